@@ -1,0 +1,44 @@
+# rattail-fls: `make demo` runs the main job on an embedded default; `make test` runs the tests.
+# Both set up everything on a fresh Debian machine: system packages, .venv, PostgreSQL/Redis/MariaDB.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ENV := set -a && . var/services.env && set +a &&
+
+.PHONY: all venv services test demo bench web stop-services clean
+
+all: test
+
+# System packages the venv needs: Python with venv, and pg_config + a compiler
+# for psycopg2 (tailbone-theo requires the source package).
+$(VENV)/.prereqs:
+	@bash scripts/prereqs.sh
+	@mkdir -p $(VENV) && touch $@
+
+$(STAMP): setup.py constraints.txt $(VENV)/.prereqs
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[tests]'
+	@touch $@
+
+venv: $(STAMP)
+
+services:
+	@bash scripts/services.sh ensure
+
+test: venv services
+	$(ENV) $(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+demo: venv services
+	$(ENV) $(PY) scripts/demo.py
+
+bench: venv services
+	$(ENV) for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+stop-services:
+	@bash scripts/services.sh stop
+
+clean:
+	rm -rf $(VENV) var build *.egg-info .pytest_cache

@@ -1,0 +1,132 @@
+"""Config extension and typed accessors for every ``[rattail_fls]`` setting.
+
+All settings the plugin reads are declared here once, with their defaults, so
+that ``app/rattail.conf.example`` and the code cannot drift apart silently
+(``tests/test_config.py`` checks the example lists every key below).
+"""
+
+import re
+from dataclasses import dataclass
+
+from wuttjamaican.conf import WuttaConfigExtension
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the key."""
+
+
+#: Every ``[rattail_fls]`` key with its default (None = no default).
+DEFAULTS = {
+    'redis.url': 'redis://127.0.0.1:6379/0',
+    'queue.sales_processing': 'sales_processing',
+    'queue.day_close': 'day_close',
+    'queue.send_summary': 'send_summary',
+    'shards': 's01',
+    'shard_policy': 'least_loaded',
+    'storage': 'auto',
+    'timescaledb.compress_after_days': '7',
+    'partitions.premake_days': '3',
+    'odoo.url': None,
+    'odoo.secret': None,
+    'odoo.connect_timeout': '5',
+    'odoo.read_timeout': '30',
+}
+
+#: Per-shard keys, ``shard.<name>.<key>``.
+SHARD_DEFAULTS = {
+    'engine': 'default',
+    'schema': None,  # default: fls_<name>
+    'accept_new': 'true',
+}
+
+STORAGE_CHOICES = ('auto', 'timescaledb', 'partitions')
+SHARD_POLICIES = ('least_loaded',)
+_NAME_RE = re.compile(r'^[a-z][a-z0-9_]{0,30}$')
+
+
+class FlsConfigExtension(WuttaConfigExtension):
+    """Registers the plugin's handlers; settings keep their defaults here, not in the DB."""
+
+    key = 'rattail_fls'
+
+    def configure(self, config):
+        config.setdefault('rattail.importing.to_rattail_versions.from_rattail.import.default_handler',
+                          'rattail_fls.importing.versions:FromTheoToTheoVersions')
+
+
+def _get(config, key):
+    value = config.get(f'rattail_fls.{key}', usedb=False)
+    if value is None:
+        value = DEFAULTS.get(key)
+    return value.strip() if isinstance(value, str) else value
+
+
+def get_setting(config, key, required=False):
+    """A ``[rattail_fls]`` string setting, or its documented default."""
+    value = _get(config, key)
+    if required and not value:
+        raise ConfigError(f"[rattail_fls] {key} is not set; see app/rattail.conf.example")
+    return value
+
+
+def get_number(config, key, kind=float, minimum=0):
+    """A numeric ``[rattail_fls]`` setting, validated."""
+    raw = _get(config, key)
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"[rattail_fls] {key} must be a {kind.__name__}, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"[rattail_fls] {key} must be >= {minimum}, not {raw!r}")
+    return value
+
+
+def get_choice(config, key, choices):
+    """A ``[rattail_fls]`` setting that must be one of ``choices``."""
+    value = _get(config, key)
+    if value not in choices:
+        raise ConfigError(f"[rattail_fls] {key} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def queue_name(config, kind):
+    """Redis/RQ queue name for ``kind`` (sales_processing, day_close, send_summary)."""
+    return get_setting(config, f'queue.{kind}', required=True)
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """A shard as configured: where its schema lives."""
+
+    name: str
+    schema: str
+    engine_key: str
+    accept_new: bool
+
+
+def shard_specs(config):
+    """The configured shards, in config order, validated."""
+    names = (_get(config, 'shards') or '').replace(',', ' ').split()
+    if not names:
+        raise ConfigError("[rattail_fls] shards must name at least one shard")
+    specs = []
+    for name in names:
+        if not _NAME_RE.match(name):
+            raise ConfigError(f"[rattail_fls] shards: {name!r} is not a valid shard name "
+                              "(lowercase letters, digits, underscore)")
+        prefix = f'rattail_fls.shard.{name}.'
+        schema = config.get(prefix + 'schema', usedb=False) or f'fls_{name}'
+        if not _NAME_RE.match(schema):
+            raise ConfigError(f"[rattail_fls] shard.{name}.schema: {schema!r} is not a valid schema name")
+        engine_key = config.get(prefix + 'engine', usedb=False) or SHARD_DEFAULTS['engine']
+        accept_new = config.get_bool(prefix + 'accept_new', default=True, usedb=False)
+        specs.append(ShardSpec(name, schema, engine_key, accept_new))
+    if len({s.name for s in specs}) != len(specs):
+        raise ConfigError("[rattail_fls] shards lists a shard twice")
+    seen = set()
+    for spec in specs:
+        if (spec.engine_key, spec.schema) in seen:
+            raise ConfigError(f"[rattail_fls] shard.{spec.name}.schema {spec.schema!r} is used by "
+                              "another shard on the same database")
+        seen.add((spec.engine_key, spec.schema))
+    return specs

@@ -1,0 +1,1 @@
+"""Database layer: main-DB models, shard models, routing and migrations."""

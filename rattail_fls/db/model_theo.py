@@ -1,0 +1,6 @@
+"""The app model for Theo with CORE-POS and this plugin (``[rattail] model_spec``)."""
+
+# pylint: disable=wildcard-import,unused-wildcard-import
+from theo.db.model_corepos import *
+from rattail_fls.db.model.shards import *
+from rattail_fls.db.model.retail_points import *

@@ -1,0 +1,206 @@
+"""Shard map and routing: retail point -> shard -> (engine, schema).
+
+Shards are configured in ``[rattail_fls]`` (``shards``, ``shard.<name>.*``);
+their database is named by an engine key: ``default`` is the main Rattail DB,
+any other key ``K`` is ``[rattail_fls.db] K.url``.  The registry rows
+(:class:`FlsShard`) and the assignments of retail points live in the main DB.
+Queries reach a shard's schema through ``schema_translate_map`` on one set of
+model classes (``db/model/sales.py``).
+"""
+
+import contextlib
+import datetime
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+from wuttjamaican.db.conf import make_engine_from_config
+
+from rattail_fls import config as fls_config
+from rattail_fls.config import ConfigError
+from rattail_fls.db import shard_migrations, storage as st
+from rattail_fls.db.model.retail_points import FlsRetailPoint
+from rattail_fls.db.model.shards import FlsShard
+from rattail_fls.db.model.sales import SHARD_SCHEMA, Sale, SaleLine
+
+log = logging.getLogger(__name__)
+
+
+class ShardRouter:
+    """Everything that needs to know where a shard is goes through one of these."""
+
+    def __init__(self, config):
+        self.config = config
+        self.specs = {spec.name: spec for spec in fls_config.shard_specs(config)}
+        self._engines = {}
+
+    # -- where a shard lives --------------------------------------------------
+
+    def spec(self, name):
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise ConfigError(f"shard {name!r} is not in [rattail_fls] shards "
+                              f"({', '.join(self.specs)})") from None
+
+    def engine(self, engine_key):
+        """Engine for an engine key; created once per process."""
+        if engine_key == 'default':
+            return self.config.appdb_engine
+        if engine_key not in self._engines:
+            settings = self.config.get_dict('rattail_fls.db')
+            try:
+                self._engines[engine_key] = make_engine_from_config(settings, prefix=f'{engine_key}.')
+            except KeyError:
+                raise ConfigError(f"shard engine {engine_key!r} has no URL: set "
+                                  f"[rattail_fls.db] {engine_key}.url") from None
+        return self._engines[engine_key]
+
+    def shard_engine(self, name):
+        """Engine of shard ``name`` whose model classes resolve to its schema."""
+        spec = self.spec(name)
+        return self.engine(spec.engine_key).execution_options(
+            schema_translate_map={SHARD_SCHEMA: spec.schema})
+
+    @contextlib.contextmanager
+    def begin(self, name):
+        """A transaction on shard ``name``: models and plain SQL both reach its schema."""
+        spec = self.spec(name)
+        with self.shard_engine(name).begin() as conn:
+            conn.execute(sa.text(f'SET LOCAL search_path TO "{spec.schema}", public'))
+            yield conn
+
+    def session(self, name, **kwargs):
+        """An ORM session on shard ``name`` (read paths such as web views)."""
+        return orm.Session(bind=self.shard_engine(name), **kwargs)
+
+    # -- routing ----------------------------------------------------------------
+
+    def routes(self, session, retail_point_ids):
+        """``{retail_point_id: shard name}`` for the given ids; unknown or unassigned ones are absent.
+
+        One query per call, so a worker sees a moved assignment at its next batch.
+        """
+        rows = session.query(FlsRetailPoint.retail_point_id, FlsShard.name)\
+                      .join(FlsShard, FlsRetailPoint.shard_uuid == FlsShard.uuid)\
+                      .filter(FlsRetailPoint.retail_point_id.in_(list(set(retail_point_ids))))\
+                      .filter(FlsRetailPoint.active == sa.true())
+        return dict(rows)
+
+    # -- registry and DDL ---------------------------------------------------------
+
+    def upgrade(self, session, names=None, progress=None):
+        """Create missing shard schemas, migrate all to the latest version, sync the registry.
+
+        Idempotent; returns one dict per shard describing what was done.
+        """
+        compress_after = fls_config.get_number(self.config, 'timescaledb.compress_after_days', int, 1)
+        preference = fls_config.get_choice(self.config, 'storage', fls_config.STORAGE_CHOICES)
+        results = []
+        for name in names or list(self.specs):
+            spec = self.spec(name)
+            with self.begin(name) as conn:
+                storage, version, applied = shard_migrations.upgrade_schema(
+                    conn, spec.schema, preference, compress_after)
+                premade = self._premake_partitions(conn, storage)
+            shard = self.registry_row(session, name)
+            shard.schema_name = spec.schema
+            shard.engine_key = spec.engine_key
+            shard.accept_new = spec.accept_new
+            shard.storage = storage
+            shard.schema_version = version
+            shard.upgraded = datetime.datetime.utcnow()
+            session.flush()
+            results.append({'shard': name, 'storage': storage, 'version': version,
+                            'applied': applied, 'premade': premade})
+            log.info("shard %s: %s, version %s (applied %s)", name, storage, version, applied or 'none')
+        return results
+
+    def _premake_partitions(self, conn, storage):
+        """Daily partitions for today and the next ``partitions.premake_days`` days."""
+        if storage != st.PARTITIONS:
+            return []
+        days = fls_config.get_number(self.config, 'partitions.premake_days', int, 0)
+        today = datetime.date.today()
+        return st.ensure_day_partitions(conn, [today + datetime.timedelta(days=i) for i in range(days + 1)])
+
+    def registry_row(self, session, name, create=True):
+        shard = session.query(FlsShard).filter(FlsShard.name == name).one_or_none()
+        if shard is None and create:
+            spec = self.spec(name)
+            shard = FlsShard(name=name, schema_name=spec.schema, engine_key=spec.engine_key,
+                             accept_new=spec.accept_new, schema_version=0)
+            session.add(shard)
+        return shard
+
+    def stats(self, session):
+        """One dict per configured shard, for ``fls-shards list`` and the web views."""
+        counts = dict(session.query(FlsRetailPoint.shard_uuid, sa.func.count())
+                      .group_by(FlsRetailPoint.shard_uuid))
+        result = []
+        for name, spec in self.specs.items():
+            shard = self.registry_row(session, name, create=False)
+            info = {'shard': name, 'schema': spec.schema, 'engine': spec.engine_key,
+                    'database': self.engine(spec.engine_key).url.render_as_string(hide_password=True),
+                    'accept_new': spec.accept_new,
+                    'retail_points': counts.get(shard.uuid, 0) if shard else 0,
+                    'storage': None, 'version': None, 'sales': None, 'lines': None, 'days': None}
+            if shard and shard.schema_version:
+                with self.begin(name) as conn:
+                    storage = st.detect_storage(conn)
+                    info.update(storage=storage, version=shard.schema_version,
+                                sales=conn.execute(sa.select(sa.func.count()).select_from(Sale)).scalar(),
+                                lines=conn.execute(sa.select(sa.func.count()).select_from(SaleLine)).scalar(),
+                                days=st.count_day_stores(conn, storage))
+            result.append(info)
+        return result
+
+    # -- assignment ----------------------------------------------------------------
+
+    def choose_shard(self, session):
+        """Assignment policy ``least_loaded``: the accepting shard with the fewest retail points.
+
+        Only shards that ``fls-shards upgrade`` has created count; ties go to
+        the shard listed first in ``[rattail_fls] shards``.
+        """
+        fls_config.get_choice(self.config, 'shard_policy', fls_config.SHARD_POLICIES)
+        order = {name: i for i, name in enumerate(self.specs)}
+        loads = session.query(FlsShard, sa.func.count(FlsRetailPoint.uuid))\
+                       .outerjoin(FlsRetailPoint, FlsRetailPoint.shard_uuid == FlsShard.uuid)\
+                       .filter(FlsShard.accept_new == sa.true())\
+                       .filter(FlsShard.schema_version > 0)\
+                       .filter(FlsShard.name.in_(list(self.specs)))\
+                       .group_by(FlsShard.uuid).all()
+        if not loads:
+            raise ConfigError("no shard accepts new retail points: run `rattail fls-shards upgrade` "
+                              "and check [rattail_fls] shard.<name>.accept_new")
+        return min(loads, key=lambda pair: (pair[1], order[pair[0].name]))[0]
+
+    def assign(self, session, retail_point, shard_name=None):
+        """Assign ``retail_point`` to ``shard_name`` (or by policy); returns the shard.
+
+        Moving a retail point that already has sales would strand them, so that
+        is refused here.
+        """
+        if shard_name:
+            self.spec(shard_name)
+            shard = self.registry_row(session, shard_name, create=False)
+            if shard is None or not shard.schema_version:
+                raise ConfigError(f"shard {shard_name!r} has not been created yet: "
+                                  "run `rattail fls-shards upgrade` first")
+        else:
+            shard = self.choose_shard(session)
+        current = retail_point.shard
+        if current is not None and current is not shard and self.has_sales(current.name,
+                                                                           retail_point.retail_point_id):
+            raise ConfigError(f"retail point {retail_point.retail_point_id} has sales in shard "
+                              f"{current.name}; moving them is not supported by assign")
+        retail_point.shard = shard
+        session.flush()
+        return shard
+
+    def has_sales(self, name, retail_point_id):
+        with self.begin(name) as conn:
+            return bool(conn.execute(sa.text(
+                "SELECT 1 FROM sale_ident WHERE retail_point_id = :r LIMIT 1"),
+                {'r': retail_point_id}).scalar())

@@ -1,0 +1,1 @@
+"""Rattail import/export handlers of the plugin."""

@@ -1,0 +1,143 @@
+"""Shared fixtures: real PostgreSQL and Redis, a migrated Theo database, two shard databases.
+
+Service locations come from ``FLS_PG_URL`` / ``FLS_REDIS_URL`` (written to
+``var/services.env`` by ``scripts/services.sh``, which ``make test`` runs);
+without them the usual local ports are tried.  A missing service FAILS the
+tests that need it, never skips them.
+"""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from rattail_fls.devconfig import write_config
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / 'app' / 'rattail.conf.example'
+PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rstrip('/')
+REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def pg_admin_engine():
+    return sa.create_engine(f'{PG_URL}/postgres', isolation_level='AUTOCOMMIT')
+
+
+def require_postgres():
+    try:
+        with pg_admin_engine().connect() as conn:
+            conn.execute(sa.text('SELECT 1'))
+    except sa.exc.OperationalError as error:
+        pytest.fail(f"PostgreSQL is required at {PG_URL} (FLS_PG_URL) but is not reachable: "
+                    f"{error.orig}; run `make test`, which starts one", pytrace=False)
+
+
+def create_database(name):
+    require_postgres()
+    with pg_admin_engine().connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    return f'{PG_URL}/{name}'
+
+
+def drop_database(name):
+    with pg_admin_engine().connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def write_test_config(path, main_url, shards2_url, **extra):
+    """A config made from the example, with two shards: s01 in the main DB, s02 in another."""
+    overrides = {
+        ('rattail.db', 'default.url'): main_url,
+        ('rattail', 'appdir'): str(path.parent),
+        ('rattail_fls', 'shards'): 's01 s02',
+        ('rattail_fls', 'shard.s02.engine'): 'shards2',
+        ('rattail_fls', 'shard.s02.schema'): 'fls_s02',
+        ('rattail_fls', 'shard.s02.accept_new'): 'true',
+        ('rattail_fls.db', 'shards2.url'): shards2_url,
+        ('rattail_fls', 'redis.url'): f'{REDIS_URL}/15',
+        ('rattail_fls', 'partitions.premake_days'): '0',
+        ('logger_root', 'level'): 'WARNING',
+        ('handler_console', 'level'): 'WARNING',
+    }
+    overrides.update(extra)
+    write_config(EXAMPLE, path, overrides)
+    return path
+
+
+def alembic(config_path, *args):
+    """Run the alembic CLI exactly as the README tells users to."""
+    return subprocess.run([sys.executable, '-m', 'alembic', '-c', str(config_path), *args],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def rattail(config_path, *args, check=True):
+    """Run ``bin/rattail`` in a subprocess, as an operator would."""
+    result = subprocess.run([str(Path(sys.executable).parent / 'rattail'), '-c', str(config_path), *args],
+                            capture_output=True, text=True, cwd=ROOT)
+    if check and result.returncode:
+        raise AssertionError(f"rattail {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope='session')
+def databases(tmp_path_factory):
+    """A migrated main DB and an empty second DB for shard s02; dropped afterwards."""
+    main, second = f'fls_test_{RUN_ID}', f'fls_test_{RUN_ID}_shards2'
+    urls = create_database(main), create_database(second)
+    path = write_test_config(tmp_path_factory.mktemp('app') / 'rattail.conf', *urls)
+    for target in ('rattail@heads', 'heads'):
+        result = alembic(path, 'upgrade', target)
+        assert result.returncode == 0, result.stderr[-3000:]
+    yield {'config_path': path, 'main_url': urls[0], 'shards2_url': urls[1]}
+    drop_database(main)
+    drop_database(second)
+
+
+@pytest.fixture(scope='session')
+def config(databases):
+    """The Rattail config of the test app (versioning on, as in production)."""
+    from rattail.config import make_config
+    return make_config([str(databases['config_path'])], versioning=True)
+
+
+@pytest.fixture(scope='session')
+def app(config):
+    return config.get_app()
+
+
+@pytest.fixture(scope='session')
+def shards(app):
+    """Shard router with both shards created (idempotent upgrade)."""
+    router = app.get_fls_handler().shards
+    session = app.make_session()
+    router.upgrade(session)
+    session.commit()
+    session.close()
+    return router
+
+
+@pytest.fixture
+def session(app):
+    session = app.make_session()
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture(scope='session')
+def redis_conn():
+    import redis
+    conn = redis.Redis.from_url(f'{REDIS_URL}/15')
+    try:
+        conn.ping()
+    except redis.exceptions.ConnectionError as error:
+        pytest.fail(f"Redis is required at {REDIS_URL} (FLS_REDIS_URL) but is not reachable: "
+                    f"{error}; run `make test`, which starts one", pytrace=False)
+    return conn
