@@ -1,0 +1,299 @@
+"""A loopback stand-in for Odoo Cloud's ``/api/sales-summary`` endpoint.
+
+No Odoo server can be installed on these machines, so tests, the demo and the
+benches push here instead.  It checks requests as the real controller and
+Odoo's JSON-RPC dispatcher do, stores what a successful push would create in
+``cfed.local.data``, and can be switched to every other answer the real
+endpoint (or a reverse proxy in front of it) gives, so that the client's
+handling of each can be tested.
+
+Run standalone with ``python -m rattail_fls.loopback.odoo --port 8069``.
+"""
+
+import argparse
+import collections
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import bcrypt
+
+log = logging.getLogger(__name__)
+
+PATH = '/api/sales-summary'
+
+#: Content types Odoo's JSON-RPC dispatcher accepts.
+JSON_MIMETYPES = ('application/json', 'application/json-rpc')
+
+BEHAVIOURS = ('success', 'failed', 'error', 'no_result', 'bad_request', 'not_found',
+              'unsupported', 'bad_gateway', 'hang', 'success_lost')
+
+#: Answered before the request reaches the controller (routing or a proxy).
+_FRONT = frozenset({'bad_request', 'not_found', 'unsupported', 'bad_gateway', 'hang'})
+
+_HTML = ('<!DOCTYPE html>\n<html><head><title>{code} {title}</title></head>\n'
+         '<body><h1>{title}</h1><p>{text}</p></body></html>\n')
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections under concurrent pushes.
+    request_queue_size = 128
+
+
+class LoopbackOdoo:
+    """An Odoo-compatible receiver on 127.0.0.1, served from a background thread.
+
+    ``received`` lists the bodies of the pushes that created a record, and
+    ``records`` maps each ``local_data_id`` (1, 2, ...) to the record the real
+    controller would create (``data`` being the whole body).  ``requests``
+    counts every request, whatever its answer.
+    """
+
+    def __init__(self, port=0, secret=None, delay=0.0, hang_seconds=10.0):
+        self.port = port
+        self.secret = secret
+        self.delay = delay
+        self.hang_seconds = hang_seconds
+        self.received = []
+        self.records = {}
+        self._requests = 0
+        self._default = 'success'
+        self._queue = collections.deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = None
+        self._thread = None
+        self._url = None
+
+    @property
+    def url(self):
+        """The endpoint's URL, known once started."""
+        if self._url is None:
+            raise RuntimeError("LoopbackOdoo is not started")
+        return self._url
+
+    @property
+    def requests(self):
+        with self._lock:
+            return self._requests
+
+    def set_behaviour(self, name):
+        """Answer every following request with ``name`` (once any queued ones are used up)."""
+        _check_behaviour(name)
+        with self._lock:
+            self._default = name
+
+    def queue_behaviours(self, names):
+        """Answer the next requests with ``names``, in order, then fall back to the default."""
+        names = list(names)
+        for name in names:
+            _check_behaviour(name)
+        with self._lock:
+            self._queue.extend(names)
+
+    def start(self):
+        if self._server is not None:
+            raise RuntimeError("LoopbackOdoo is already started")
+        self._stopping.clear()
+        self._server = _Server(('127.0.0.1', self.port), _Handler)
+        self._server.loopback = self
+        self._url = f'http://127.0.0.1:{self._server.server_address[1]}{PATH}'
+        # A short poll interval keeps stop() fast (the default waits up to 0.5 s).
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name='loopback-odoo', daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Stop serving; requests that hang or are delayed are cut short."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()  # joins the request threads
+        self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _next_behaviour(self):
+        with self._lock:
+            self._requests += 1
+            return self._queue.popleft() if self._queue else self._default
+
+    def _pause(self, seconds):
+        """Sleep, unless stopping; True if the server is stopping."""
+        return self._stopping.wait(seconds)
+
+    def _signature_ok(self, body):
+        """Odoo's optional check: ``encrypted_sale_num`` is bcrypt of sale_num + secret."""
+        token, sale_num = body.get('encrypted_sale_num'), body.get('sale_num')
+        if not isinstance(token, str) or sale_num is None:
+            return False
+        try:
+            return bcrypt.checkpw(f'{sale_num}{self.secret}'.encode('utf-8')[:72],
+                                  token.encode('utf-8'))
+        except ValueError:  # not a bcrypt hash
+            return False
+
+    def _create(self, body):
+        """What the controller writes to ``cfed.local.data``; it never looks for duplicates."""
+        with self._lock:
+            local_data_id = len(self.records) + 1
+            self.records[local_data_id] = {
+                'retail_point_id': body.get('retail_point_id'),
+                'data': body,
+                'push_type': 'sales',
+                'date': body.get('sale_date'),
+                'local_record_id': False,
+                'is_latest_data': True,
+                'total_including_miscellaneous': body.get('total_including_miscellaneous', 0),
+                'liquor_amount_total': body.get('amount_total'),
+                'payment_journal_id': body.get('payment_journal_id'),
+                'sale_num': body.get('sale_num'),
+            }
+            self.received.append(body)
+        log.info("created local_data_id %s for sale_num %s", local_data_id, body.get('sale_num'))
+        return local_data_id
+
+
+def _check_behaviour(name):
+    if name not in BEHAVIOURS:
+        raise ValueError(f"unknown behaviour {name!r}; expected one of {', '.join(BEHAVIOURS)}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One request: Odoo's routing and dispatcher checks, then the controller."""
+
+    timeout = 30  # a stalled client must not hold a thread forever
+
+    def do_POST(self):
+        self._handle()
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_POST
+
+    def log_message(self, format, *args):
+        log.debug("%s - %s", self.address_string(), format % args)
+
+    def _handle(self):
+        loopback = self.server.loopback
+        behaviour = loopback._next_behaviour()
+        # Read the body first: closing with unread data makes the client see a reset.
+        raw = self.rfile.read(int(self.headers.get('Content-Length') or 0))
+        if loopback.delay and loopback._pause(loopback.delay):
+            return
+        if behaviour in _FRONT:
+            self._front(behaviour, loopback)
+            return
+        if urlsplit(self.path).path != PATH:
+            self._html(404, 'Not Found', 'The requested URL was not found on the server.')
+            return
+        if self.command != 'POST':
+            self._html(405, 'Method Not Allowed', 'The method is not allowed for the requested URL.',
+                       headers={'Allow': 'POST'})
+            return
+        mimetype = (self.headers.get('Content-Type') or '').split(';')[0].strip().lower()
+        if mimetype not in JSON_MIMETYPES:
+            self._text(400, "Request inferred type is compatible with ['http'] "
+                            "but 'json' is expected.")
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._text(400, 'Invalid JSON data')
+            return
+        if not isinstance(body, dict):
+            self._text(400, 'Invalid JSON-RPC data')
+            return
+        self._controller(behaviour, body, loopback)
+
+    def _front(self, behaviour, loopback):
+        if behaviour == 'hang':
+            if loopback._pause(loopback.hang_seconds):
+                return  # stopping: drop the connection
+            self._html(504, 'Gateway Time-out', 'The upstream server did not answer in time.')
+        elif behaviour == 'bad_request':
+            self._text(400, 'Invalid JSON data')
+        elif behaviour == 'not_found':
+            self._html(404, 'Not Found', 'The requested URL was not found on the server.')
+        elif behaviour == 'unsupported':
+            self._html(415, 'Unsupported Media Type', 'The server does not support the media type.')
+        else:  # bad_gateway
+            self._html(502, 'Bad Gateway', 'nginx')
+
+    def _controller(self, behaviour, body, loopback):
+        """The ``/api/sales-summary`` controller, wrapped in Odoo's JSON-RPC response."""
+        request_id = body.get('id')
+        if behaviour == 'error':
+            text = 'simulated server error (loopback)'
+            self._json({'jsonrpc': '2.0', 'id': request_id, 'error': {
+                'code': 200, 'message': 'Odoo Server Error',
+                'data': {'name': 'builtins.Exception',
+                         'debug': f'Traceback (most recent call last):\nException: {text}\n',
+                         'message': text, 'arguments': [text], 'context': {}}}})
+            return
+        if behaviour == 'no_result':
+            self._json({'jsonrpc': '2.0', 'id': request_id})
+            return
+        if behaviour == 'failed':
+            result = {'status': 'Failed', 'message': 'simulated failure (loopback)'}
+        elif loopback.secret and not loopback._signature_ok(body):
+            result = {'status': 'Failed', 'message': 'invalid encrypted_sale_num'}
+        else:
+            local_data_id = loopback._create(body)
+            if behaviour == 'success_lost':
+                self.close_connection = True
+                return  # created, but the answer never leaves
+            result = {'local_data_id': local_data_id, 'status': 'Success'}
+        self._json({'jsonrpc': '2.0', 'id': request_id, 'result': result})
+
+    def _send(self, code, content_type, payload, headers=None):
+        data = payload.encode('utf-8')
+        self.send_response(code)
+        self.send_header('Content-Type', content_type)
+        self.send_header('Content-Length', str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != 'HEAD':
+            self.wfile.write(data)
+
+    def _json(self, obj):
+        self._send(200, 'application/json', json.dumps(obj))
+
+    def _text(self, code, text):
+        self._send(code, 'text/plain; charset=utf-8', text)
+
+    def _html(self, code, title, text, headers=None):
+        self._send(code, 'text/html; charset=utf-8',
+                   _HTML.format(code=code, title=title, text=text), headers)
+
+
+def main(argv=None):
+    """Serve until interrupted, logging each record created."""
+    parser = argparse.ArgumentParser(
+        description="Loopback Odoo-compatible receiver (not a real Odoo) for /api/sales-summary.")
+    parser.add_argument('--port', type=int, default=8069)
+    parser.add_argument('--delay', type=float, default=0.0, help="seconds to wait before each answer")
+    parser.add_argument('--secret', help="check encrypted_sale_num with this shared secret")
+    parser.add_argument('--behaviour', choices=BEHAVIOURS, default='success')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+    with LoopbackOdoo(port=args.port, secret=args.secret, delay=args.delay) as server:
+        server.set_behaviour(args.behaviour)
+        print(f"loopback Odoo-compatible receiver (not a real Odoo) listening at {server.url}",
+              flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == '__main__':
+    main()

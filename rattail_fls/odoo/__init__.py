@@ -1,0 +1,1 @@
+"""Talking to Odoo Cloud, which receives the daily sales summaries."""

@@ -1,0 +1,217 @@
+"""Client for the Odoo Cloud ``/api/sales-summary`` endpoint.
+
+The endpoint answers HTTP 200 for most of its failures, so success is decided
+from the JSON body, never from the status code alone (the old client got this
+wrong).  Every failure is classified so that the exporter knows whether to
+retry, stop and alert, or record the message:
+
+* ``transient``: timeouts, connection errors, 5xx, 408, 429 -> retry with backoff;
+* ``configuration``: 4xx, redirects, bad URL, TLS errors -> stop until an operator fixes it;
+* ``application``: HTTP 200 that is not a success (``Failed``, ``error``
+  envelope, no ``result``, not JSON) -> record the message, retry a few times.
+"""
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import bcrypt
+import requests
+import simplejson
+
+from rattail_fls.config import ConfigError, get_number, get_setting
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = 'transient'
+CONFIGURATION = 'configuration'
+APPLICATION = 'application'
+
+#: How much of a response body (or exception text) a result keeps.
+EXCERPT_LENGTH = 500
+
+#: bcrypt only reads this many bytes; bcrypt >= 5 refuses longer input.
+BCRYPT_MAX_BYTES = 72
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """Outcome of one push; ``failure`` is None exactly when ``ok``."""
+
+    ok: bool
+    local_data_id: int | None
+    failure: str | None
+    http_status: int | None
+    message: str
+    excerpt: str
+    elapsed: float
+
+
+def _encode_default(obj):
+    """Money is Decimal: write its exact digits as a JSON number, never via float."""
+    if isinstance(obj, Decimal):
+        if not obj.is_finite():
+            raise ValueError(f"cannot send non-finite Decimal {obj} to Odoo")
+        # Fixed-point, so Decimal('1E+2') goes out as 100, not 1E+2.
+        return simplejson.RawJSON(format(obj, 'f'))
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def dumps(summary):
+    """The request body for ``summary``: UTF-8 JSON with exact decimals."""
+    return simplejson.dumps(summary, use_decimal=False, default=_encode_default).encode('utf-8')
+
+
+def encrypt_sale_num(sale_num, secret):
+    """bcrypt of ``sale_num + secret``, which lets Odoo check who sent a summary.
+
+    bcrypt only reads 72 bytes: releases before 5.0 cut longer input silently,
+    5.0 raises.  Cutting here gives the same hash as the old behaviour, whatever
+    bcrypt the Odoo side runs; keep sale_num + secret within 72 bytes anyway.
+    """
+    data = f'{sale_num}{secret}'.encode('utf-8')[:BCRYPT_MAX_BYTES]
+    return bcrypt.hashpw(data, bcrypt.gensalt()).decode('ascii')
+
+
+class OdooSummaryClient:
+    """Posts summaries to the endpoint, one request each, and never raises for HTTP/network trouble."""
+
+    def __init__(self, url, secret=None, connect_timeout=5.0, read_timeout=30.0, session=None):
+        self.url = url
+        self.secret = secret
+        self.timeout = (connect_timeout, read_timeout)
+        self._own_session = session is None
+        self.session = session or requests.Session()
+
+    def __repr__(self):
+        # The secret stays out of reprs, and so out of logs and tracebacks.
+        return f'OdooSummaryClient({self.url!r}, secret={"***" if self.secret else None})'
+
+    def close(self):
+        """Close the HTTP session, if this client created it."""
+        if self._own_session:
+            self.session.close()
+
+    def push(self, summary: dict) -> PushResult:
+        """Post ``summary`` as the top-level JSON object and classify the answer."""
+        sale_num = summary.get('sale_num')
+        if self.secret:
+            if not sale_num:
+                raise ValueError("summary has no sale_num to sign")
+            summary = dict(summary, encrypted_sale_num=encrypt_sale_num(sale_num, self.secret))
+        body = dumps(summary)
+        start = time.monotonic()
+        try:
+            response = self.session.post(
+                self.url, data=body, timeout=self.timeout, allow_redirects=False,
+                headers={'Content-Type': 'application/json', 'Accept': 'application/json'})
+        except requests.RequestException as error:
+            result = _from_exception(error, time.monotonic() - start)
+        else:
+            result = _from_response(response, time.monotonic() - start)
+        if result.ok:
+            log.info("pushed summary %s to Odoo: local_data_id %s (%.3fs)",
+                     sale_num, result.local_data_id, result.elapsed)
+        else:
+            log.warning("push of summary %s to Odoo failed (%s, HTTP %s): %s",
+                        sale_num, result.failure, result.http_status, result.message)
+        return result
+
+
+def _failure(kind, message, elapsed, http_status=None, excerpt=''):
+    return PushResult(ok=False, local_data_id=None, failure=kind, http_status=http_status,
+                      message=message, excerpt=excerpt[:EXCERPT_LENGTH], elapsed=elapsed)
+
+
+def _from_exception(error, elapsed):
+    """Network trouble is transient, except what only an operator can fix."""
+    text = f'{type(error).__name__}: {error}'
+    if isinstance(error, requests.exceptions.SSLError):
+        return _failure(CONFIGURATION, "TLS error talking to Odoo", elapsed, excerpt=text)
+    if isinstance(error, requests.Timeout):
+        message = ("timed out connecting to Odoo" if isinstance(error, requests.ConnectTimeout)
+                   else "timed out waiting for Odoo's answer")
+        return _failure(TRANSIENT, message, elapsed, excerpt=text)
+    if isinstance(error, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                          requests.exceptions.InvalidSchema)):
+        return _failure(CONFIGURATION, "invalid Odoo URL", elapsed, excerpt=text)
+    if isinstance(error, requests.ConnectionError):
+        return _failure(TRANSIENT, "could not reach Odoo", elapsed, excerpt=text)
+    return _failure(TRANSIENT, "HTTP error talking to Odoo", elapsed, excerpt=text)
+
+
+def _from_response(response, elapsed):
+    """Apply the success rule; classify the rest by status, then by body."""
+    status = response.status_code
+    excerpt = response.text[:EXCERPT_LENGTH]
+
+    def failure(kind, message):
+        return _failure(kind, message, elapsed, http_status=status, excerpt=excerpt)
+
+    if status != 200:
+        reason = f"HTTP {status} {response.reason or ''}".rstrip()
+        if status >= 500 or status in (408, 429):
+            return failure(TRANSIENT, reason)
+        if 300 <= status < 400:
+            location = response.headers.get('Location')
+            return failure(CONFIGURATION, f"{reason}: redirected to {location}; "
+                                          "set odoo.url to the final address")
+        if status == 404:
+            return failure(CONFIGURATION, f"{reason}: endpoint missing (module not installed, "
+                                          "wrong URL, or no database selected)")
+        if response.headers.get('Content-Type', '').startswith('text/plain') and excerpt.strip():
+            reason = f"{reason}: {excerpt.strip().splitlines()[0][:200]}"
+        return failure(CONFIGURATION, reason)
+
+    try:
+        data = response.json()
+    except ValueError:
+        return failure(APPLICATION, "HTTP 200 but the body is not JSON")
+    if not isinstance(data, dict):
+        return failure(APPLICATION, "HTTP 200 but the body is not a JSON object")
+    if 'error' in data:
+        return failure(APPLICATION, _error_message(data['error']))
+    result = data.get('result')
+    if not isinstance(result, dict):
+        return failure(APPLICATION, "HTTP 200 without a result")
+    if result.get('status') != 'Success':
+        if result.get('status') == 'Failed':
+            return failure(APPLICATION, f"Odoo: {result.get('message') or 'Failed, without a message'}")
+        return failure(APPLICATION, f"unexpected result status {result.get('status')!r}")
+    local_data_id = result.get('local_data_id')
+    if type(local_data_id) is not int:  # bool is an int subclass: exclude it
+        return failure(APPLICATION, f"Success without an integer local_data_id ({local_data_id!r})")
+    return PushResult(ok=True, local_data_id=local_data_id, failure=None, http_status=status,
+                      message="Success", excerpt=excerpt, elapsed=elapsed)
+
+
+def _error_message(error):
+    """The most useful text of a JSON-RPC ``error`` envelope."""
+    if not isinstance(error, dict):
+        return f"Odoo error: {error!r}"[:200]
+    data = error.get('data')
+    detail = data.get('message') if isinstance(data, dict) else None
+    return f"Odoo error: {detail or error.get('message') or 'no message'} (code {error.get('code')})"
+
+
+def make_odoo_client(config):
+    """A client set up from ``[rattail_fls] odoo.*``; raises ConfigError (a ValueError) if wrong."""
+    url = get_setting(config, 'odoo.url')
+    if not url:
+        raise ConfigError("[rattail_fls] odoo.url is not set; it must be the Odoo Cloud endpoint, "
+                          "e.g. https://example.odoo.com/api/sales-summary")
+    parts = urlsplit(url)
+    if parts.scheme not in ('http', 'https') or not parts.netloc:
+        raise ConfigError(f"[rattail_fls] odoo.url must start with http:// or https://, not {url!r}")
+    timeouts = {}
+    for key in ('odoo.connect_timeout', 'odoo.read_timeout'):
+        value = get_number(config, key)
+        if not (value > 0 and math.isfinite(value)):
+            raise ConfigError(f"[rattail_fls] {key} must be a positive number of seconds, not {value!r}")
+        timeouts[key] = value
+    return OdooSummaryClient(url, secret=get_setting(config, 'odoo.secret') or None,
+                             connect_timeout=timeouts['odoo.connect_timeout'],
+                             read_timeout=timeouts['odoo.read_timeout'])
