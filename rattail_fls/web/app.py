@@ -1,0 +1,32 @@
+"""Web app factory: Theo's app plus the FLS views (``egg:rattail-fls#main``).
+
+Theo's own factory cannot be extended (it returns the finished WSGI app, and
+``pyramid.includes`` runs before Tailbone's ``add_tailbone_*`` directives
+exist), and its template list lacks ``wuttaweb:templates``, which makes
+``/login`` a 500.  So this factory sets the templates itself and then builds
+the app from the same Tailbone and Theo pieces Theo's factory uses.
+"""
+
+from tailbone import app as tailbone_app
+from theo.config import integrate_corepos
+
+THEO_INCLUDES = ('theo.web.static', 'theo.web.subscribers', 'theo.web.views')
+
+
+def template_directories(rattail_config):
+    """Ours first (overrides; the folder may not exist yet), then Theo's and its bases'."""
+    directories = ['rattail_fls.web:templates', 'theo.web:templates']
+    if integrate_corepos(rattail_config):
+        directories.append('tailbone_corepos:templates')
+    return directories + ['tailbone:templates', 'wuttaweb:templates']
+
+
+def main(global_config, **settings):
+    """Return the Pyramid WSGI app; ``settings['rattail.config']`` names the config file."""
+    rattail_config = tailbone_app.make_rattail_config(settings)
+    settings.setdefault('mako.directories', template_directories(rattail_config))
+    tailbone_app.provide_postgresql_settings(settings)
+    pyramid_config = tailbone_app.make_pyramid_config(settings)
+    for spec in THEO_INCLUDES + ('rattail_fls.web.views',):
+        pyramid_config.include(spec)
+    return pyramid_config.make_wsgi_app()

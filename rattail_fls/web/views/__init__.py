@@ -1,0 +1,6 @@
+"""FLS master views; ``rattail_fls.web.app`` includes this package."""
+
+
+def includeme(config):
+    config.include('rattail_fls.web.views.retail_points')
+    config.include('rattail_fls.web.views.shards')

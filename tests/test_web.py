@@ -1,0 +1,249 @@
+"""The web app our factory builds, driven over WSGI: login, menus, FLS views, permissions.
+
+The app reads a web.conf that includes the test config, as a deployment's
+``app/web.conf`` includes ``app/rattail.conf``.
+"""
+
+import datetime
+import re
+
+import pytest
+import sqlalchemy as sa
+import webtest
+
+from rattail_fls.web.app import main
+
+PASSWORD = 'secret-pass'
+
+
+@pytest.fixture(scope='module')
+def wsgi_app(databases, shards, tmp_path_factory):
+    """The real app, as ``pserve`` would make it from a web.conf including the test config."""
+    web_conf = tmp_path_factory.mktemp('web') / 'web.conf'
+    web_conf.write_text(f"[rattail.config]\ninclude = {databases['config_path']}\n")
+    return main({}, **{
+        'rattail.config': str(web_conf),
+        'beaker.session.type': 'memory',
+        'beaker.session.key': 'rattail_fls_test',
+        'beaker.session.secret': 'test-only-secret',
+    })
+
+
+@pytest.fixture(scope='module')
+def users(app):
+    """``admin`` (Administrator role), ``shardviewer`` (may only list shards), ``nobody``."""
+    auth = app.get_auth_handler()
+    session = app.make_session()
+    viewers = app.model.Role(name='web_shard_viewers')
+    auth.grant_permission(viewers, 'fls.shards.list')
+    roles = {'admin': auth.get_role_administrator(session), 'shardviewer': viewers, 'nobody': None}
+    made = {}
+    for name, role in roles.items():
+        user = auth.make_user(session, username=f'web_{name}')
+        auth.set_user_password(user, PASSWORD)
+        if role is not None:
+            user.roles.append(role)
+        made[name] = user.username
+    session.commit()
+    session.close()
+    return made
+
+
+def csrf_token(response):
+    return re.search(r'name="_csrf" type="hidden" value="([^"]+)"', response.text).group(1)
+
+
+def log_in(wsgi_app, username):
+    browser = webtest.TestApp(wsgi_app)
+    page = browser.get('/login')
+    result = browser.post('/login', {'_csrf': csrf_token(page), 'username': username,
+                                     'password': PASSWORD})
+    assert result.status_int == 302 and result.location.rstrip('/') == 'http://localhost'
+    return browser
+
+
+@pytest.fixture(scope='module')
+def admin(wsgi_app, users):
+    browser = log_in(wsgi_app, users['admin'])
+    browser.get('/root/yes', status=302)
+    return browser
+
+
+def grid_rows(response):
+    """Rows of the page's main grid (Tailbone embeds them as JSON in the page)."""
+    return re.findall(r'\{"_index": \d+, (.*?)\}', response.text)
+
+
+def post_form(browser, url, **fields):
+    page = browser.get(url)
+    data = {'_csrf': csrf_token(page), 'store_uuid': '', 'shard_uuid': '', 'timezone': '',
+            'active': 'true'}
+    data.update(fields)
+    return browser.post(url, data)
+
+
+def make_retail_point(browser, rp_id, name, **fields):
+    result = post_form(browser, '/fls/retail-points/new', retail_point_id=str(rp_id), name=name,
+                       **fields)
+    assert result.status_int == 302, re.findall(r'message="[^"]*"', result.text)
+    return result.location
+
+
+def find_retail_point(app, rp_id):
+    session = app.make_session()
+    rp = session.query(app.model.FlsRetailPoint).filter_by(retail_point_id=rp_id).one_or_none()
+    shard = rp.shard.name if rp and rp.shard else None
+    session.close()
+    return rp, shard
+
+
+def test_login_page_renders(wsgi_app):
+    """Theo's factory leaves wuttaweb's templates out and /login is a 500; ours does not."""
+    page = webtest.TestApp(wsgi_app).get('/login')
+    assert page.status_int == 200
+    assert 'name="username"' in page.text
+
+
+def test_home_and_fls_menu(admin, wsgi_app):
+    home = admin.get('/')
+    assert home.status_int == 200
+    menu = re.search(r'navbar-link">FLS</a>(.*?)</div>', home.text, re.S)
+    assert menu, "the FLS menu is missing"
+    assert '/fls/retail-points/">Retail Points<' in menu.group(1)
+    assert '/fls/shards/">Shards<' in menu.group(1)
+    config = wsgi_app.registry['rattail_config']
+    handler = config.get_app().get_web_handler().get_menu_handler()
+    assert type(handler).__name__ == 'TheoMenuHandler'
+
+
+def test_create_view_and_versions(admin, app, shards, session):
+    expected = shards.choose_shard(session).name
+    session.rollback()
+    location = make_retail_point(admin, 7101, "Web Shop One", timezone='Asia/Kolkata')
+    rp, shard = find_retail_point(app, 7101)
+    assert shard == expected, "no shard picked: the policy must assign one"
+    assert rp.timezone == 'Asia/Kolkata' and rp.active
+    assert location.endswith(f'/fls/retail-points/{rp.uuid}')
+
+    page = admin.get(location)
+    assert page.status_int == 200
+    assert 'Web Shop One' in page.text and f'/fls/shards/{rp.shard_uuid}' in page.text
+
+    listing = admin.get('/fls/retail-points/')
+    assert any('"retail_point_id": "7101"' in row and f'"shard": "{shard}"' in row
+               for row in grid_rows(listing))
+
+    versions = admin.get(f'{location}/versions/')
+    assert versions.status_int == 200
+
+
+def test_create_with_chosen_shard_then_move(admin, app):
+    shard_uuid = _registry_uuid(app, 's02')
+    location = make_retail_point(admin, 7102, "Web Shop Two", shard_uuid=shard_uuid)
+    assert find_retail_point(app, 7102)[1] == 's02'
+
+    result = post_form(admin, f'{location}/edit', retail_point_id='7102', name="Web Shop Two",
+                       shard_uuid=_registry_uuid(app, 's01'))
+    assert result.status_int == 302
+    assert find_retail_point(app, 7102)[1] == 's01'
+
+
+def test_form_refuses_bad_input(admin, app):
+    make_retail_point(admin, 7103, "Web Shop Three")
+    cases = [
+        ({'retail_point_id': '7103'}, 'Retail point ID 7103 is already used by'),
+        ({'retail_point_id': '0'}, 'Retail point ID must be a positive number'),
+        ({'retail_point_id': 'abc'}, 'is not a number'),
+        ({'timezone': 'Mars/Olympus'}, '&#34;Mars/Olympus&#34; is not an IANA time zone'),
+        ({'shard_uuid': 'f' * 32}, 'is not one of'),
+    ]
+    for fields, message in cases:
+        data = {'retail_point_id': '7104', 'name': "Bad Shop", **fields}
+        result = post_form(admin, '/fls/retail-points/new', **data)
+        assert result.status_int == 200, fields
+        assert message in result.text, (fields, re.findall(r'message="[^"]*"', result.text))
+    assert find_retail_point(app, 7104)[0] is None
+
+
+def test_retail_point_with_sales_keeps_id_and_shard(admin, app, shards):
+    location = make_retail_point(admin, 7105, "Web Shop Five", shard_uuid=_registry_uuid(app, 's01'))
+    with shards.begin('s01') as conn:
+        conn.execute(sa.text("INSERT INTO sale_ident (retail_point_id, sale_num, sale_date, content_hash) "
+                             "VALUES (7105, 'WEB/1', :day, 'x')"), {'day': datetime.date.today()})
+    for fields in ({'shard_uuid': _registry_uuid(app, 's02')}, {'retail_point_id': '7106'}):
+        data = {'retail_point_id': '7105', 'shard_uuid': _registry_uuid(app, 's01'), **fields}
+        result = post_form(admin, f'{location}/edit', name="Web Shop Five", **data)
+        assert result.status_int == 200
+        assert 'has sales in shard s01: its ID and shard cannot change' in result.text
+    assert find_retail_point(app, 7105)[1] == 's01'
+
+
+def test_shards_list_and_view(admin, app):
+    listing = admin.get('/fls/shards/')
+    rows = grid_rows(listing)
+    assert len(rows) == 2
+    for name, database in (('s01', 'fls_test_'), ('s02', '_shards2')):
+        row = next(r for r in rows if f'"name": "{name}"' in r)
+        assert '"storage": "partitions"' in row
+        assert '"schema_version": "' in row and '"schema_version": "0"' not in row
+        assert database in row and '"sales": "' in row and '"days": "' in row
+    page = admin.get(f'/fls/shards/{_registry_uuid(app, "s02")}')
+    assert page.status_int == 200
+    assert 'fls_s02' in page.text and '_shards2' in page.text
+    assert 'Retail Points' in page.text and 'Days (partitions or chunks)' in page.text
+
+
+def test_shards_page_survives_an_unreachable_shard(admin, monkeypatch):
+    from rattail_fls.db.shards import ShardRouter
+
+    def unreachable(self, session):
+        raise sa.exc.OperationalError('SELECT 1', {}, Exception('connection refused'))
+    monkeypatch.setattr(ShardRouter, 'stats', unreachable)
+    listing = admin.get('/fls/shards/')
+    assert 'Live shard figures are unavailable' in listing.text
+    assert len(grid_rows(listing)) == 2
+
+
+def test_permissions_are_registered(wsgi_app):
+    """What a Role can be granted (the Roles page lists these groups)."""
+    groups = wsgi_app.registry.settings['wutta_permissions']
+    assert set(groups['fls.retail_points']['perms']) >= {
+        'fls.retail_points.list', 'fls.retail_points.view', 'fls.retail_points.create',
+        'fls.retail_points.edit', 'fls.retail_points.versions'}
+    assert 'fls.retail_points.delete' not in groups['fls.retail_points']['perms']
+    assert {'fls.shards.list', 'fls.shards.view'} <= set(groups['fls.shards']['perms'])
+    assert not {'fls.shards.create', 'fls.shards.edit', 'fls.shards.delete'} \
+        & set(groups['fls.shards']['perms'])
+
+
+FLS_PAGES = ['/fls/retail-points/', '/fls/retail-points/new', '/fls/shards/']
+
+
+def test_anonymous_is_sent_to_login(wsgi_app):
+    browser = webtest.TestApp(wsgi_app)
+    for url in FLS_PAGES:
+        result = browser.get(url, status=302)
+        assert result.location.endswith('/login'), url
+
+
+def test_user_without_permission_is_refused(wsgi_app, users):
+    browser = log_in(wsgi_app, users['nobody'])
+    for url in FLS_PAGES:
+        result = browser.get(url, status=302)
+        assert '/fls/' not in result.location, url
+    assert 'navbar-link">FLS<' not in browser.get('/').text
+
+
+def test_permission_opens_only_its_view(wsgi_app, users):
+    browser = log_in(wsgi_app, users['shardviewer'])
+    assert browser.get('/fls/shards/').status_int == 200
+    browser.get('/fls/retail-points/', status=302)
+    menu = re.search(r'navbar-link">FLS</a>(.*?)</div>', browser.get('/').text, re.S).group(1)
+    assert 'Shards' in menu and 'Retail Points' not in menu
+
+
+def _registry_uuid(app, name):
+    session = app.make_session()
+    uuid = session.query(app.model.FlsShard.uuid).filter_by(name=name).scalar()
+    session.close()
+    return uuid
