@@ -45,7 +45,7 @@ setup(
         'PyMySQL>=1.1',
     ],
     extras_require={
-        'tests': ['pytest>=8'],
+        'tests': ['pytest>=8', 'WebTest>=3'],
     },
     entry_points={
         'wutta.config.extensions': [
@@ -57,7 +57,14 @@ setup(
         'rattail.typer_imports': [
             'rattail_fls = rattail_fls.commands',
         ],
-        'rattail.importing': [],
-        'tailbone.providers': [],
+        'rattail.importing': [
+            'to_fls_shards.from_fls_json.import = rattail_fls.importing.sales_files:FromFlsJsonToShards',
+        ],
+        'tailbone.providers': [
+            'rattail_fls = rattail_fls.web.provider:FlsTailboneProvider',
+        ],
+        'paste.app_factory': [
+            'main = rattail_fls.web.app:main',
+        ],
     },
 )

@@ -26,6 +26,14 @@ DEFAULTS = {
     'storage': 'auto',
     'timescaledb.compress_after_days': '7',
     'partitions.premake_days': '3',
+    'intake.max_body_bytes': '5000000',
+    'intake.total_tolerance': '1.00',
+    'intake.allow_negative_qty': 'false',
+    'intake.max_past_days': '400',
+    'intake.max_future_days': '1',
+    'intake.batch_size': '500',
+    'intake.sweep_after_seconds': '60',
+    'inbox.retention_days': '90',
     'odoo.url': None,
     'odoo.secret': None,
     'odoo.connect_timeout': '5',
@@ -52,6 +60,10 @@ class FlsConfigExtension(WuttaConfigExtension):
     def configure(self, config):
         config.setdefault('rattail.importing.to_rattail_versions.from_rattail.import.default_handler',
                           'rattail_fls.importing.versions:FromTheoToTheoVersions')
+        config.setdefault('rattail.importing.to_fls_shards.from_fls_json.import.default_handler',
+                          'rattail_fls.importing.sales_files:FromFlsJsonToShards')
+        config.setdefault('rattail.importing.to_fls_shards.from_fls_json.import.default_cmd',
+                          'rattail import-fls-sales')
 
 
 def _get(config, key):
@@ -74,7 +86,7 @@ def get_number(config, key, kind=float, minimum=0):
     raw = _get(config, key)
     try:
         value = kind(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ArithmeticError):
         raise ConfigError(f"[rattail_fls] {key} must be a {kind.__name__}, not {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"[rattail_fls] {key} must be >= {minimum}, not {raw!r}")

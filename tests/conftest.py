@@ -23,6 +23,12 @@ PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rs
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
 RUN_ID = uuid.uuid4().hex[:8]
 
+# Set up Continuum versioning before any test module imports a model, as the
+# CLI does (rattail's pitfall: models mapped first leave versioning broken).
+# The example config enables versioning; no database is touched here.
+from rattail.config import make_config  # noqa: E402
+make_config([str(EXAMPLE)], versioning=True)
+
 
 def pg_admin_engine():
     return sa.create_engine(f'{PG_URL}/postgres', isolation_level='AUTOCOMMIT')
@@ -50,7 +56,7 @@ def drop_database(name):
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def write_test_config(path, main_url, shards2_url, **extra):
+def write_test_config(path, main_url, shards2_url, extra=None):
     """A config made from the example, with two shards: s01 in the main DB, s02 in another."""
     overrides = {
         ('rattail.db', 'default.url'): main_url,
@@ -65,7 +71,7 @@ def write_test_config(path, main_url, shards2_url, **extra):
         ('logger_root', 'level'): 'WARNING',
         ('handler_console', 'level'): 'WARNING',
     }
-    overrides.update(extra)
+    overrides.update(extra or {})
     write_config(EXAMPLE, path, overrides)
     return path
 
@@ -103,7 +109,6 @@ def databases(tmp_path_factory):
 @pytest.fixture(scope='session')
 def config(databases):
     """The Rattail config of the test app (versioning on, as in production)."""
-    from rattail.config import make_config
     return make_config([str(databases['config_path'])], versioning=True)
 
 
@@ -141,3 +146,46 @@ def redis_conn():
         pytest.fail(f"Redis is required at {REDIS_URL} (FLS_REDIS_URL) but is not reachable: "
                     f"{error}; run `make test`, which starts one", pytrace=False)
     return conn
+
+
+@pytest.fixture(scope='session')
+def intake_url(config, shards, redis_conn):
+    """The real intake WSGI app served by waitress on a loopback port."""
+    import threading
+    from waitress.server import create_server
+    from rattail_fls.web.intake import make_wsgi_app
+
+    server = create_server(make_wsgi_app(config), host='127.0.0.1', port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{server.effective_port}'
+    server.close()
+
+
+def make_shop(app, shards, retail_point_id, shard=None, username=None):
+    """A retail point assigned to a shard, and a token bound to it; returns the token string."""
+    session = app.make_session()
+    model = app.model
+    point = session.query(model.FlsRetailPoint).filter_by(retail_point_id=retail_point_id).one_or_none()
+    if point is None:
+        point = model.FlsRetailPoint(retail_point_id=retail_point_id, name=f"Shop {retail_point_id}")
+        session.add(point)
+        shards.assign(session, point, shard)
+    username = username or f'shop{retail_point_id}'
+    user = session.query(model.User).filter_by(username=username).one_or_none()
+    if user is None:
+        user = model.User(username=username, active=True)
+        session.add(user)
+    token = app.get_auth_handler().add_api_token(user, 'test')
+    session.flush()
+    session.add(model.FlsTokenRetailPoint(token_uuid=token.uuid, retail_point_id=retail_point_id))
+    session.commit()
+    string = token.token_string
+    session.close()
+    return string
+
+
+def run_workers(config, kinds=('sales_processing',)):
+    """Drain the queues with a real RQ worker in burst mode (in-process SimpleWorker)."""
+    from rattail_fls.queue.worker import make_worker
+    make_worker(config, list(kinds)).work(burst=True, with_scheduler=False)

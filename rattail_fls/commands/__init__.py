@@ -1,6 +1,8 @@
 """``bin/rattail`` subcommands of the plugin (entry point ``rattail.typer_imports``).
 
-Importing this package registers every subcommand on ``rattail_typer``.
+Importing this package registers every subcommand on ``rattail_typer``.  The
+modules import models only inside the commands: models mapped at import time
+would break Continuum versioning (rattail's documented pitfall).
 """
 
-from . import shards  # noqa: F401
+from . import shards, inbox, tokens, worker, import_sales  # noqa: F401

@@ -56,6 +56,10 @@ class ShardRouter:
                                   f"[rattail_fls.db] {engine_key}.url") from None
         return self._engines[engine_key]
 
+    def engines(self):
+        """Engines of the other databases created so far in this process."""
+        return list(self._engines.values())
+
     def shard_engine(self, name):
         """Engine of shard ``name`` whose model classes resolve to its schema."""
         spec = self.spec(name)
@@ -76,16 +80,22 @@ class ShardRouter:
 
     # -- routing ----------------------------------------------------------------
 
-    def routes(self, session, retail_point_ids):
-        """``{retail_point_id: shard name}`` for the given ids; unknown or unassigned ones are absent.
+    def routes(self, conn, retail_point_ids):
+        """``{retail_point_id: shard name}`` for the given ids; unknown, inactive or unassigned ones
+        are absent.
 
-        One query per call, so a worker sees a moved assignment at its next batch.
+        One query per call (``conn``: connection or session), so a worker sees a
+        changed assignment at its next batch.
         """
-        rows = session.query(FlsRetailPoint.retail_point_id, FlsShard.name)\
-                      .join(FlsShard, FlsRetailPoint.shard_uuid == FlsShard.uuid)\
-                      .filter(FlsRetailPoint.retail_point_id.in_(list(set(retail_point_ids))))\
-                      .filter(FlsRetailPoint.active == sa.true())
-        return dict(rows)
+        rows = conn.execute(sa.select(FlsRetailPoint.retail_point_id, FlsShard.name)
+                            .join(FlsShard, FlsRetailPoint.shard_uuid == FlsShard.uuid)
+                            .where(FlsRetailPoint.retail_point_id.in_(list(set(retail_point_ids))))
+                            .where(FlsRetailPoint.active == sa.true()))
+        return dict(rows.all())
+
+    def storages(self, conn):
+        """``{shard name: storage}`` from the registry."""
+        return dict(conn.execute(sa.select(FlsShard.name, FlsShard.storage)).all())
 
     # -- registry and DDL ---------------------------------------------------------
 

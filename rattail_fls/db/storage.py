@@ -100,39 +100,46 @@ def day_partition_name(table_name, day):
     return f"{table_name}_p{day:%Y%m%d}"
 
 
-def ensure_day_partitions(conn, days):
-    """Create the daily partitions of ``days`` that are missing (native partitions only).
+#: The shard tables partitioned by day, and their partitioning column.
+SHARD_TABLES = tuple(t.name for t in PARTITIONED_TABLES)
 
-    Concurrency safe: creators serialise on an advisory lock per schema, and
-    rows that already fell into the default partition for such a day are moved
-    into the new partition in the same transaction.
+
+def ensure_day_partitions(conn, days, tables=SHARD_TABLES, column='sale_date'):
+    """Create the daily partitions of ``days`` that ``tables`` lack; returns the days made.
+
+    Used for the shards' sales tables (native partitions only) and for the
+    main DB's inbox.  Concurrency safe: creators serialise on an advisory lock,
+    and rows that already fell into the default partition for such a day are
+    moved into the new partition in the same transaction.
     """
-    missing = [d for d in sorted(set(days)) if not conn.execute(
-        sa.text("SELECT to_regclass(:name)"),
-        {'name': day_partition_name('sale', d)}).scalar()]
+    def exists(day):
+        return conn.execute(sa.text("SELECT to_regclass(:name)"),
+                            {'name': day_partition_name(tables[0], day)}).scalar()
+
+    missing = [d for d in sorted(set(days)) if not exists(d)]
     if not missing:
         return []
-    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.partitions'))"))
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :t))"),
+                 {'t': '.partitions.' + tables[0]})
     created = []
     for day in missing:
-        if conn.execute(sa.text("SELECT to_regclass(:name)"),
-                        {'name': day_partition_name('sale', day)}).scalar():
+        if exists(day):
             continue  # another worker made it while we waited for the lock
         bounds = {'lo': day, 'hi': day + datetime.timedelta(days=1)}
-        for table in PARTITIONED_TABLES:
-            name = day_partition_name(table.name, day)
-            stray = f"{table.name}_stray"
+        for table in tables:
+            stray = f"{table}_stray"
             conn.execute(sa.text(
                 f"CREATE TEMP TABLE {stray} ON COMMIT DROP AS "
-                f"WITH moved AS (DELETE FROM {table.name}_default "
-                "WHERE sale_date >= :lo AND sale_date < :hi RETURNING *) SELECT * FROM moved"), bounds)
+                f"WITH moved AS (DELETE FROM {table}_default "
+                f"WHERE {column} >= :lo AND {column} < :hi RETURNING *) SELECT * FROM moved"), bounds)
             conn.execute(sa.text(
-                f"CREATE TABLE {name} PARTITION OF {table.name} "
+                f"CREATE TABLE {day_partition_name(table, day)} PARTITION OF {table} "
                 f"FOR VALUES FROM ('{day.isoformat()}') TO ('{bounds['hi'].isoformat()}')"))
-            conn.execute(sa.text(f"INSERT INTO {table.name} SELECT * FROM {stray}"))
+            conn.execute(sa.text(f"INSERT INTO {table} SELECT * FROM {stray}"))
             conn.execute(sa.text(f"DROP TABLE {stray}"))
         created.append(day)
-    log.info("created daily partitions for %s", ', '.join(d.isoformat() for d in created))
+    log.info("created daily partitions of %s for %s", ', '.join(tables),
+             ', '.join(d.isoformat() for d in created))
     return created
 
 

@@ -37,6 +37,7 @@ class SaleIdent(Base):
     sale_id = sa.Column(sa.BigInteger(), sa.Identity(), nullable=False)
     sale_date = sa.Column(sa.Date(), nullable=False, doc="Date the stored version is filed under.")
     content_hash = sa.Column(sa.String(64), nullable=False, doc="SHA-256 of the canonical payload.")
+    inbox_id = sa.Column(sa.BigInteger(), doc="Inbox row of the stored version; orders resends.")
     revision = sa.Column(sa.Integer(), nullable=False, default=1, doc="1 + replacements by changed resends.")
     stored_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 

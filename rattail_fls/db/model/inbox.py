@@ -1,0 +1,61 @@
+"""The inbox: every payload a shop sent us, kept durably before we answer.
+
+A 2xx to a shop means its payload is a row here.  Workers move rows from
+``pending`` to a final status; rejected rows keep their reasons and can be
+fixed and replayed.  The table is partitioned by day on ``received_on``, so
+pruning old days is dropping partitions (``rattail fls-inbox prune``).
+"""
+
+import sqlalchemy as sa
+
+from rattail.db import model
+
+__all__ = ['FlsInbox', 'FlsTokenRetailPoint']
+
+#: Statuses of an inbox row; only ``pending`` rows are (re)processed.
+PENDING, DONE, DUPLICATE, REPLACED, SUPERSEDED, REJECTED = (
+    'pending', 'done', 'duplicate', 'replaced', 'superseded', 'rejected')
+FINAL = (DONE, DUPLICATE, REPLACED, SUPERSEDED)
+
+
+class FlsInbox(model.Base):
+    """One received payload: a sale order or a day close."""
+    __tablename__ = 'fls_inbox'
+    __table_args__ = (
+        sa.Index('fls_inbox_ix_pending', 'status', 'id', postgresql_where=sa.text("status = 'pending'")),
+        sa.Index('fls_inbox_ix_id', 'id'),
+        sa.Index('fls_inbox_ix_sale', 'retail_point_id', 'sale_num'),
+        {'postgresql_partition_by': 'RANGE (received_on)'},
+    )
+    model_title = "Inbox Row"
+    model_title_plural = "Inbox"
+
+    received_on = sa.Column(sa.Date(), primary_key=True, server_default=sa.text('CURRENT_DATE'))
+    id = sa.Column(sa.BigInteger(), sa.Identity(), primary_key=True)
+    received_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+    kind = sa.Column(sa.String(length=20), nullable=False, doc="``sale`` or ``day_close``.")
+    source = sa.Column(sa.String(length=20), nullable=False, doc="``http``, ``file`` or ``replay``.")
+    user_uuid = sa.Column(sa.String(length=32), nullable=True, doc="User whose token submitted it.")
+    retail_point_id = sa.Column(sa.Integer(), nullable=True)
+    sale_num = sa.Column(sa.String(), nullable=True)
+    sale_date = sa.Column(sa.Date(), nullable=True)
+    body = sa.Column(sa.Text(), nullable=False, doc="The payload as JSON text, exactly as decoded.")
+    status = sa.Column(sa.String(length=20), nullable=False, default=PENDING)
+    attempts = sa.Column(sa.Integer(), nullable=False, default=0)
+    errors = sa.Column(sa.Text(), nullable=True, doc="JSON list of {field, reason} for rejections.")
+    processed_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
+
+    def __str__(self):
+        return f"#{self.id} {self.kind} {self.retail_point_id or ''} {self.sale_num or ''}".strip()
+
+
+class FlsTokenRetailPoint(model.Base):
+    """Binds a user API token to a retail point it may submit for."""
+    __tablename__ = 'fls_token_retail_point'
+    __table_args__ = (
+        sa.ForeignKeyConstraint(['token_uuid'], ['user_api_token.uuid'],
+                                name='fls_token_retail_point_fk_token', ondelete='CASCADE'),
+    )
+
+    token_uuid = sa.Column(sa.String(length=32), primary_key=True)
+    retail_point_id = sa.Column(sa.Integer(), primary_key=True)

@@ -1,0 +1,32 @@
+"""Job functions run by RQ workers; the Rattail config is loaded once per process.
+
+``rattail fls-worker`` installs its config with :func:`configure`.  Under a
+plain ``rq worker``, the config comes from ``RATTAIL_CONFIG_FILES`` (rattail's
+usual lookup) on first use.
+"""
+
+_state = {}
+
+
+def configure(config):
+    _state.clear()
+    _state['config'] = config
+
+
+def get_config():
+    if 'config' not in _state:
+        from rattail.config import make_config
+        _state['config'] = make_config(versioning=True)
+    return _state['config']
+
+
+def _processor():
+    if 'sales' not in _state:
+        from rattail_fls.sales.processor import SalesProcessor
+        _state['sales'] = SalesProcessor(get_config())
+    return _state['sales']
+
+
+def process_sales(ids):
+    """Store the given pending sales (and up to a batch of other pending ones)."""
+    return dict(_processor().process(ids))

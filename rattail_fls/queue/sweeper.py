@@ -1,0 +1,39 @@
+"""The sweeper: re-enqueues accepted work that no worker has settled in time.
+
+Redis keeps nothing on disk and workers can be killed, so a pending inbox row
+older than ``[rattail_fls] intake.sweep_after_seconds`` is put on its queue
+again (processing is idempotent, so an extra enqueue is harmless).  It also
+makes the inbox's daily partitions ahead of time.
+"""
+
+import logging
+from collections import defaultdict
+
+from rattail_fls import config as fls_config
+from rattail_fls.queue import enqueue
+from rattail_fls.sales import inbox
+
+log = logging.getLogger(__name__)
+
+QUEUE_OF_KIND = {'sale': 'sales_processing', 'day_close': 'day_close'}
+
+
+def sweep(config):
+    """One sweep; returns ``{queue kind: rows re-enqueued}``."""
+    after = fls_config.get_number(config, 'intake.sweep_after_seconds', int, 1)
+    batch = fls_config.get_number(config, 'intake.batch_size', int, 1)
+    with config.appdb_engine.begin() as conn:
+        inbox.premake_partitions(conn)
+        rows = inbox.overdue(conn, after)
+    by_queue = defaultdict(list)
+    for row in rows:
+        kind = QUEUE_OF_KIND.get(row.kind)
+        if kind in enqueue.JOBS:
+            by_queue[kind].append(row.id)
+    result = {}
+    for kind, ids in by_queue.items():
+        for start in range(0, len(ids), batch):
+            enqueue.enqueue(config, kind, ids[start:start + batch])
+        result[kind] = len(ids)
+        log.info("sweeper re-enqueued %d overdue %s rows", len(ids), kind)
+    return result

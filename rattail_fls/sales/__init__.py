@@ -1,0 +1,1 @@
+"""Sales intake: the JSON contract, the inbox, and bulk writes into the shards."""

@@ -1,0 +1,139 @@
+"""Accepting shops' payloads: token auth, validation, duplicate check, durable inbox, enqueue.
+
+HTTP-independent, so the web API, the benches and the tests share it.  The
+order of operations is the promise to the shop: the inbox rows are committed
+before :meth:`Intake.submit_sales` returns, and only then is work enqueued.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from rattail_fls import config as fls_config
+from rattail_fls.db.model.inbox import REJECTED
+from rattail_fls.queue.enqueue import enqueue
+from rattail_fls.sales import contract, inbox
+
+ACCEPTED, DUPLICATE, REJECTED_ = 'accepted', 'duplicate', 'rejected'
+
+
+class Unauthorized(Exception):
+    """No valid token (HTTP 401)."""
+
+
+class Forbidden(Exception):
+    """The token may not submit for a retail point in the payload (HTTP 403)."""
+
+
+@dataclass
+class Principal:
+    user_uuid: str
+    retail_points: frozenset
+
+
+@dataclass
+class Submission:
+    """What happened to a request: one result per sale, and the job that carries the work."""
+    results: list = field(default_factory=list)
+    job_id: str = None
+
+    def count(self, status):
+        return sum(1 for r in self.results if r['status'] == status)
+
+
+class Intake:
+    """One per process; cheap to call per request."""
+
+    def __init__(self, config):
+        self.config = config
+        self.engine = config.appdb_engine
+        self.router = config.get_app().get_fls_handler().shards
+        self.max_body_bytes = fls_config.get_number(config, 'intake.max_body_bytes', int, 1024)
+
+    def authenticate(self, conn, authorization):
+        """``Authorization: Token <key>`` -> :class:`Principal`, or :class:`Unauthorized`."""
+        scheme, _, key = (authorization or '').partition(' ')
+        if scheme.lower() != 'token' or not key.strip():
+            raise Unauthorized("send the header 'Authorization: Token <key>'")
+        row = conn.execute(sa.text("""
+            SELECT u.uuid, array_remove(array_agg(b.retail_point_id), NULL) AS retail_points
+            FROM user_api_token t JOIN "user" u ON u.uuid = t.user_uuid AND u.active
+            LEFT JOIN fls_token_retail_point b ON b.token_uuid = t.uuid
+            WHERE t.token_string = :key GROUP BY u.uuid"""), {'key': key.strip()}).first()
+        if row is None:
+            raise Unauthorized("invalid or revoked token")
+        return Principal(row.uuid, frozenset(row.retail_points))
+
+    def submit_sales(self, authorization, orders, source='http'):
+        """Authenticate, validate and store ``orders`` (decoded JSON values); enqueue the accepted.
+
+        Raises :class:`Unauthorized` / :class:`Forbidden` before storing anything.
+        """
+        rules = contract.Rules.from_config(self.config)
+        checked = []
+        for order in orders:
+            try:
+                checked.append((order, contract.validate_sale(order, rules), None))
+            except contract.Invalid as invalid:
+                checked.append((order, None, invalid.errors))
+        submission = Submission()
+        with self.engine.begin() as conn:
+            principal = self.authenticate(conn, authorization)
+            claimed = {contract.identity(order)[0] for order, _, _ in checked} - {None}
+            denied = sorted(claimed - principal.retail_points)
+            if denied:
+                raise Forbidden(f"this token may not submit for retail point(s) {', '.join(map(str, denied))}")
+            stored = self.stored_hashes(conn, [sale for _, sale, _ in checked if sale])
+            items = []
+            for index, (order, sale, errors) in enumerate(checked):
+                rp, num, day = contract.identity(order)
+                result = {'index': index, 'sale_num': num, 'retail_point_id': rp}
+                if sale and stored.get((rp, num)) == sale['content_hash']:
+                    result['status'] = DUPLICATE
+                else:
+                    item = {'retail_point_id': rp, 'sale_num': num, 'sale_date': day,
+                            'body': contract.dumps(order)}
+                    if errors:
+                        item.update(status=REJECTED, errors=json.dumps(errors))
+                        result.update(status=REJECTED_, errors=errors)
+                    else:
+                        result['status'] = ACCEPTED
+                    items.append((result, item))
+                submission.results.append(result)
+            keys = inbox.accept(conn, [item for _, item in items], 'sale', source, principal.user_uuid)
+            for (result, _), (_, inbox_id) in zip(items, keys):
+                result['inbox_id'] = inbox_id
+        accepted = [r['inbox_id'] for r in submission.results if r['status'] == ACCEPTED]
+        if accepted:
+            submission.job_id = enqueue(self.config, 'sales_processing', accepted)
+        return submission
+
+    def stored_hashes(self, conn, sales):
+        """``{(rp, sale_num): content_hash}`` of these sales already in their shards."""
+        if not sales:
+            return {}
+        routes = self.router.routes(conn, {s['retail_point_id'] for s in sales})
+        by_shard = {}
+        for sale in sales:
+            if sale['retail_point_id'] in routes:
+                by_shard.setdefault(routes[sale['retail_point_id']], []).append(sale)
+        found = {}
+        for shard, items in by_shard.items():
+            with self.router.begin(shard) as shard_conn:
+                rows = shard_conn.execute(sa.text("""
+                    SELECT i.retail_point_id, i.sale_num, i.content_hash FROM sale_ident i
+                    JOIN unnest(CAST(:rp AS integer[]), CAST(:num AS varchar[])) AS k(rp, num)
+                      ON i.retail_point_id = k.rp AND i.sale_num = k.num"""),
+                    {'rp': [s['retail_point_id'] for s in items], 'num': [s['sale_num'] for s in items]})
+                found.update({(r.retail_point_id, r.sale_num): r.content_hash for r in rows})
+        return found
+
+    def keep_undecodable(self, authorization, raw, errors, source='http'):
+        """Store a body that is not even JSON as rejected (if the sender is authenticated)."""
+        with self.engine.begin() as conn:
+            principal = self.authenticate(conn, authorization)
+            keys = inbox.accept(conn, [{'body': json.dumps(raw.decode('utf-8', 'replace')),
+                                        'status': REJECTED, 'errors': json.dumps(errors)}],
+                                'sale', source, principal.user_uuid)
+        return keys[0][1]

@@ -1,0 +1,201 @@
+"""Bulk writes of validated sales into one shard, in the caller's transaction.
+
+The hot path: for a whole batch it runs a fixed number of statements (claim
+identities, look up existing ones, COPY the four tables), never one round trip
+per sale.  Resends are recognised by ``(retail_point_id, sale_num)``:
+
+* same content (``content_hash``): **duplicate**, nothing written;
+* changed content, sent later (higher inbox id): **replaced**, the stored sale
+  is deleted and the new one written under the same ``sale_id``; both affected
+  days get a business-day change, so day close sees them as stale;
+* changed content from an older inbox row (a late replay): **superseded**, not
+  applied.
+"""
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from rattail_fls.db import storage as st
+from rattail_fls.db.model import sales as tables
+
+CREATED, DUPLICATE, REPLACED, SUPERSEDED = 'created', 'duplicate', 'replaced', 'superseded'
+
+SALE_COLUMNS = [c.name for c in tables.Sale.__table__.columns if c.name != 'stored_at']
+LINE_COLUMNS = [c.name for c in tables.SaleLine.__table__.columns]
+LOT_COLUMNS = [c.name for c in tables.SaleLot.__table__.columns]
+
+
+@dataclass
+class Outcome:
+    inbox_id: int
+    result: str
+
+
+def _copy_value(value):
+    if value is None:
+        return r'\N'
+    if isinstance(value, bool):
+        return 't' if value else 'f'
+    text = value.isoformat() if hasattr(value, 'isoformat') else str(value)
+    return text.replace('\\', '\\\\').replace('\t', '\\t').replace('\n', '\\n').replace('\r', '\\r')
+
+
+def copy_rows(conn, table, columns, rows):
+    """COPY ``rows`` (sequences in ``columns`` order) into ``table`` on ``conn``'s transaction."""
+    if not rows:
+        return
+    buf = io.StringIO()
+    for row in rows:
+        buf.write('\t'.join(_copy_value(v) for v in row))
+        buf.write('\n')
+    buf.seek(0)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buf)
+    finally:
+        cursor.close()
+
+
+class ShardWriter:
+    """Writes batches into shards; remembers which daily partitions exist (per process)."""
+
+    def __init__(self):
+        self._days = set()
+
+    def write(self, conn, shard_key, storage, batch):
+        """Store ``batch`` = [(inbox_id, sale)] on ``conn`` (routed to one shard).
+
+        Returns (outcomes, day_changes) where day_changes maps
+        ``(retail_point_id, sale_date)`` to ``[sale_delta, line_delta]``.
+        """
+        latest, outcomes = self._latest_per_sale(batch)
+        if storage == st.PARTITIONS:
+            days = {sale['sale_date'] for _, sale in latest} - {d for k, d in self._days if k == shard_key}
+            if days:
+                st.ensure_day_partitions(conn, days)
+                self._days.update((shard_key, d) for d in days)
+        changes = defaultdict(lambda: [0, 0])
+        sale_ids = self._claim_identities(conn, latest)
+        existing = self._existing(conn, [pair for pair in latest if (
+            pair[1]['retail_point_id'], pair[1]['sale_num']) not in sale_ids])
+        to_write, to_delete, to_update = [], [], []
+        for inbox_id, sale in latest:
+            key = sale['retail_point_id'], sale['sale_num']
+            if key in sale_ids:
+                to_write.append((sale_ids[key], inbox_id, sale))
+                outcomes.append(Outcome(inbox_id, CREATED))
+                continue
+            old = existing[key]
+            if old['content_hash'] == sale['content_hash'] and old['inbox_id'] == inbox_id:
+                # our own write whose inbox update was lost (crash between the commits):
+                # settle it as created, and count it as the lost transaction would have
+                outcomes.append(Outcome(inbox_id, CREATED))
+                changes[key[0], sale['sale_date']][0] += 1
+                changes[key[0], sale['sale_date']][1] += len(sale['lines'])
+            elif old['content_hash'] == sale['content_hash']:
+                outcomes.append(Outcome(inbox_id, DUPLICATE))
+            elif old['inbox_id'] is not None and inbox_id < old['inbox_id']:
+                outcomes.append(Outcome(inbox_id, SUPERSEDED))
+            else:
+                to_delete.append(old)
+                to_update.append((old['sale_id'], inbox_id, sale))
+                to_write.append((old['sale_id'], inbox_id, sale))
+                outcomes.append(Outcome(inbox_id, REPLACED))
+        self._delete(conn, to_delete, changes)
+        self._update_identities(conn, to_update)
+        self._copy(conn, to_write, changes)
+        return outcomes, dict(changes)
+
+    @staticmethod
+    def _latest_per_sale(batch):
+        """The last-received version of each sale in the batch; earlier ones are settled here."""
+        latest, outcomes = {}, []
+        for inbox_id, sale in sorted(batch, key=lambda pair: pair[0]):
+            key = sale['retail_point_id'], sale['sale_num']
+            if key in latest:
+                earlier_id, earlier = latest[key]
+                same = earlier['content_hash'] == sale['content_hash']
+                outcomes.append(Outcome(earlier_id, DUPLICATE if same else SUPERSEDED))
+            latest[key] = (inbox_id, sale)
+        return list(latest.values()), outcomes
+
+    @staticmethod
+    def _claim_identities(conn, pairs):
+        """Insert identities of sales not seen before; ``{(rp, sale_num): sale_id}`` of those."""
+        if not pairs:
+            return {}
+        rows = conn.execute(sa.text("""
+            INSERT INTO sale_ident (retail_point_id, sale_num, sale_date, content_hash, inbox_id)
+            SELECT * FROM unnest(CAST(:rp AS integer[]), CAST(:num AS varchar[]), CAST(:day AS date[]),
+                                 CAST(:hash AS varchar[]), CAST(:inbox AS bigint[]))
+            ON CONFLICT (retail_point_id, sale_num) DO NOTHING
+            RETURNING retail_point_id, sale_num, sale_id"""), {
+            'rp': [s['retail_point_id'] for _, s in pairs], 'num': [s['sale_num'] for _, s in pairs],
+            'day': [s['sale_date'] for _, s in pairs], 'hash': [s['content_hash'] for _, s in pairs],
+            'inbox': [i for i, _ in pairs]})
+        return {(r.retail_point_id, r.sale_num): r.sale_id for r in rows}
+
+    @staticmethod
+    def _existing(conn, pairs):
+        if not pairs:
+            return {}
+        rows = conn.execute(sa.text("""
+            SELECT i.retail_point_id, i.sale_num, i.sale_id, i.sale_date, i.content_hash, i.inbox_id
+            FROM sale_ident i
+            JOIN unnest(CAST(:rp AS integer[]), CAST(:num AS varchar[])) AS k(rp, num)
+              ON i.retail_point_id = k.rp AND i.sale_num = k.num
+            FOR UPDATE OF i"""), {'rp': [s['retail_point_id'] for _, s in pairs],
+                                  'num': [s['sale_num'] for _, s in pairs]})
+        return {(r.retail_point_id, r.sale_num): r._asdict() for r in rows}
+
+    @staticmethod
+    def _delete(conn, olds, changes):
+        if not olds:
+            return
+        params = {'day': [o['sale_date'] for o in olds], 'id': [o['sale_id'] for o in olds]}
+        keys = "(sale_date, sale_id) IN (SELECT * FROM unnest(CAST(:day AS date[]), CAST(:id AS bigint[])))"
+        lines = conn.execute(sa.text(f"""
+            SELECT retail_point_id, sale_date, count(*) FROM sale_line WHERE {keys}
+            GROUP BY retail_point_id, sale_date"""), params)
+        for rp, day, count in lines:
+            changes[rp, day][1] -= count
+        for old in olds:
+            changes[old['retail_point_id'], old['sale_date']][0] -= 1
+        for table in ('sale_misc_lot', 'sale_lot', 'sale_line', 'sale'):
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE {keys}"), params)
+
+    @staticmethod
+    def _update_identities(conn, updates):
+        if not updates:
+            return
+        conn.execute(sa.text("""
+            UPDATE sale_ident i SET sale_date = u.day, content_hash = u.hash, inbox_id = u.inbox,
+                   revision = i.revision + 1, stored_at = now()
+            FROM unnest(CAST(:id AS bigint[]), CAST(:day AS date[]), CAST(:hash AS varchar[]),
+                        CAST(:inbox AS bigint[])) AS u(id, day, hash, inbox)
+            WHERE i.sale_id = u.id"""), {
+            'id': [sid for sid, _, _ in updates], 'day': [s['sale_date'] for _, _, s in updates],
+            'hash': [s['content_hash'] for _, _, s in updates], 'inbox': [i for _, i, _ in updates]})
+
+    @staticmethod
+    def _copy(conn, to_write, changes):
+        sale_rows, line_rows, lot_rows, misc_rows = [], [], [], []
+        for sale_id, inbox_id, sale in to_write:
+            day, rp = sale['sale_date'], sale['retail_point_id']
+            common = {'sale_date': day, 'sale_id': sale_id, 'retail_point_id': rp}
+            header = dict(sale, **common, inbox_id=inbox_id)
+            sale_rows.append([header.get(c) for c in SALE_COLUMNS])
+            for n, line in enumerate(sale['lines']):
+                line_rows.append([dict(line, **common, line_no=n).get(c) for c in LINE_COLUMNS])
+            for rows, lots in ((lot_rows, sale['lots']), (misc_rows, sale['misc_lots'])):
+                for n, lot in enumerate(lots):
+                    rows.append([dict(lot, **common, lot_no=n).get(c) for c in LOT_COLUMNS])
+            changes[rp, day][0] += 1
+            changes[rp, day][1] += len(sale['lines'])
+        copy_rows(conn, 'sale', SALE_COLUMNS, sale_rows)
+        copy_rows(conn, 'sale_line', LINE_COLUMNS, line_rows)
+        copy_rows(conn, 'sale_lot', LOT_COLUMNS, lot_rows)
+        copy_rows(conn, 'sale_misc_lot', LOT_COLUMNS, misc_rows)

@@ -1,0 +1,141 @@
+"""The intake HTTP API: a lean Pyramid app of its own, separate from the Tailbone UI.
+
+Shops post sale orders here at volume, so the request path carries no session,
+template or menu machinery (``bench/ingest.py`` measures it).  Endpoints:
+
+* ``POST /sales/enqueue_sales/``: the existing clients' endpoint, body a sale
+  order, a JSON string holding one (double-encoded), or a list; ``202
+  {"status": "queued", "job_id", "inbox_id"}``.
+* ``POST /api/fls/sales``: the native endpoint, body one order or a list;
+  ``200`` with a result per sale (accepted, duplicate, rejected + errors).
+* ``GET /api/fls/health``: 200 when the database answers.
+
+Every answer is JSON; no input produces a 500 or a stack trace.
+"""
+
+import logging
+import uuid
+
+import sqlalchemy as sa
+from pyramid.config import Configurator
+from pyramid.response import Response
+
+from rattail_fls.sales import contract
+from rattail_fls.sales.intake import ACCEPTED, DUPLICATE, Forbidden, Intake, Unauthorized
+
+log = logging.getLogger(__name__)
+
+
+def answer(http_status, **body):
+    return Response(json_body=body, status=http_status, content_type='application/json', charset='utf-8')
+
+
+def read_body(request, intake):
+    """The raw body, or an answer: 411/413 before reading more than the limit."""
+    if request.content_length is not None and request.content_length > intake.max_body_bytes:
+        return None, answer(413, status='error', error=f"body larger than {intake.max_body_bytes} bytes")
+    raw = request.body_file.read(intake.max_body_bytes + 1)
+    if len(raw) > intake.max_body_bytes:
+        return None, answer(413, status='error', error=f"body larger than {intake.max_body_bytes} bytes")
+    return raw, None
+
+
+def guarded(view):
+    """Map the intake's exceptions to HTTP answers; anything else is logged, never shown."""
+    def wrapper(request):
+        intake = request.registry.settings['fls_intake']
+        try:
+            return view(request, intake)
+        except Unauthorized as error:
+            return answer(401, status='error', error=str(error))
+        except Forbidden as error:
+            return answer(403, status='error', error=str(error))
+        except sa.exc.OperationalError:
+            log.exception("database unavailable")
+            return answer(503, status='error', error="temporarily unavailable; retry later")
+        except Exception:  # noqa: BLE001 - the client gets an id, the log gets the trace
+            ref = uuid.uuid4().hex[:12]
+            log.exception("intake error %s", ref)
+            return answer(500, status='error', error=f"internal error (reference {ref})")
+    return wrapper
+
+
+def decode(request, intake):
+    """Body -> list of orders, or an answer (the undecodable body is kept as rejected)."""
+    raw, refused = read_body(request, intake)
+    if refused:
+        return None, refused
+    try:
+        value = contract.decode_body(raw)
+    except contract.Invalid as invalid:
+        inbox_id = intake.keep_undecodable(request.authorization_header, raw, invalid.errors)
+        return None, answer(400, status='rejected', errors=invalid.errors, inbox_id=inbox_id)
+    return (value if isinstance(value, list) else [value]), None
+
+
+@guarded
+def enqueue_sales(request, intake):
+    orders, refused = decode(request, intake)
+    if refused:
+        return refused
+    submission = intake.submit_sales(request.authorization_header, orders)
+    if len(submission.results) != 1:
+        return batch_answer(submission)
+    result = submission.results[0]
+    if result['status'] == ACCEPTED:
+        return answer(202, status='queued', job_id=submission.job_id, inbox_id=result['inbox_id'])
+    if result['status'] == DUPLICATE:
+        return answer(202, status='duplicate', job_id=None, sale_num=result['sale_num'])
+    return answer(422, status='rejected', errors=result['errors'], inbox_id=result['inbox_id'])
+
+
+@guarded
+def submit_batch(request, intake):
+    orders, refused = decode(request, intake)
+    if refused:
+        return refused
+    if not orders:
+        return answer(400, status='rejected', errors=[contract.error('body', 'the list is empty')])
+    return batch_answer(intake.submit_sales(request.authorization_header, orders))
+
+
+def batch_answer(submission):
+    return answer(200, job_id=submission.job_id, accepted=submission.count(ACCEPTED),
+                  duplicate=submission.count(DUPLICATE), rejected=submission.count('rejected'),
+                  results=submission.results)
+
+
+@guarded
+def health(request, intake):
+    with intake.engine.connect() as conn:
+        conn.execute(sa.text('SELECT 1'))
+    return answer(200, status='ok')
+
+
+def not_found(request):
+    return answer(404, status='error', error=f"no such endpoint: {request.method} {request.path}")
+
+
+def make_wsgi_app(config):
+    """The intake WSGI app for a Rattail ``config``."""
+    settings = {'fls_intake': Intake(config)}
+    pyramid = Configurator(settings=settings)
+    pyramid.add_request_method(lambda r: r.headers.get('Authorization'), 'authorization_header',
+                               reify=True)
+    for name, path, view, method in [
+            ('compat_sales', '/sales/enqueue_sales/', enqueue_sales, 'POST'),
+            ('native_sales', '/api/fls/sales', submit_batch, 'POST'),
+            ('health', '/api/fls/health', health, 'GET')]:
+        pyramid.add_route(name, path)
+        pyramid.add_view(view, route_name=name, request_method=method)
+        pyramid.add_view(lambda r, m=method: answer(405, status='error', error=f"use {m}"),
+                         route_name=name)
+    pyramid.add_notfound_view(not_found)
+    return pyramid.make_wsgi_app()
+
+
+def main(global_config, **settings):
+    """``paste.app_factory`` for pserve: ``rattail.config`` names the Rattail config file."""
+    from rattail.config import make_config
+    path = settings.get('rattail.config') or global_config['__file__']
+    return make_wsgi_app(make_config([path], versioning=True))

@@ -1,0 +1,203 @@
+"""Sales intake end to end: HTTP API, inbox, Redis/RQ workers, shards."""
+
+import datetime
+import json
+import random
+
+import pytest
+import requests
+import simplejson
+import sqlalchemy as sa
+
+from rattail_fls.loopback.shops import make_order
+from rattail_fls.sales import inbox
+
+from conftest import make_shop, run_workers
+
+TODAY = datetime.date.today()
+DAY = TODAY - datetime.timedelta(days=2)
+
+
+def body(value):
+    return simplejson.dumps(value, use_decimal=True)
+
+
+def order(rp, number, day=DAY, **changes):
+    result = make_order(random.Random(number), rp, day, number)
+    result.update(changes)
+    return result
+
+
+@pytest.fixture(scope='module')
+def shops(app, shards, redis_conn, intake_url):
+    redis_conn.flushdb()
+    return {'a': make_shop(app, shards, 301, 's01'), 'b': make_shop(app, shards, 302, 's02')}
+
+
+def post(url, token, data, path='/sales/enqueue_sales/', **kw):
+    headers = {'Content-Type': 'application/json'}
+    if token:
+        headers['Authorization'] = f'Token {token}'
+    return requests.post(url + path, data=data, headers=headers, timeout=10, **kw)
+
+
+def inbox_row(config, inbox_id):
+    with config.appdb_engine.connect() as conn:
+        return conn.execute(sa.text("SELECT * FROM fls_inbox WHERE id = :i"), {'i': inbox_id}).first()
+
+
+def stored(shards, shard, rp, sale_num):
+    with shards.begin(shard) as conn:
+        sale = conn.execute(sa.text("SELECT * FROM sale WHERE retail_point_id = :r AND sale_num = :n"),
+                            {'r': rp, 'n': sale_num}).all()
+        lines = conn.execute(sa.text("SELECT count(*) FROM sale_line l JOIN sale s USING (sale_date, sale_id) "
+                                     "WHERE s.retail_point_id = :r AND s.sale_num = :n"),
+                             {'r': rp, 'n': sale_num}).scalar()
+    return sale, lines
+
+
+def test_compat_endpoint_double_encoded_body(config, shards, shops, intake_url):
+    sale = order(301, 1)
+    answer = post(intake_url, shops['a'], json.dumps(body(sale)))  # a JSON string holding the order
+    assert answer.status_code == 202, answer.text
+    data = answer.json()
+    assert data['status'] == 'queued' and data['job_id'] and data['inbox_id']
+    assert inbox_row(config, data['inbox_id']).status == 'pending'  # committed before the answer
+    run_workers(config)
+    assert inbox_row(config, data['inbox_id']).status == 'done'
+    rows, lines = stored(shards, 's01', 301, sale['sale_num'])
+    assert len(rows) == 1 and lines == len(sale['sale_line_ids'])
+    assert str(rows[0].sale_date) == sale['sale_date']
+    assert rows[0].total_including_miscellaneous == sale['total_including_miscellaneous']
+
+
+def test_compat_endpoint_plain_object_and_second_shard(config, shards, shops, intake_url):
+    sale = order(302, 2)
+    answer = post(intake_url, shops['b'], body(sale))
+    assert answer.status_code == 202
+    run_workers(config)
+    rows, _ = stored(shards, 's02', 302, sale['sale_num'])
+    assert len(rows) == 1
+
+
+def test_native_batch_answers_per_sale(config, shards, shops, intake_url):
+    good, bad = order(301, 10), order(301, 11)
+    bad['sale_line_ids'][0]['price_unit'] = 'twelve'
+    del bad['sale_date']
+    answer = post(intake_url, shops['a'], body([good, bad, good]), path='/api/fls/sales')
+    assert answer.status_code == 200
+    data = answer.json()
+    assert [r['status'] for r in data['results']] == ['accepted', 'rejected', 'accepted']
+    assert {'field': 'sale_date', 'reason': 'is required'} in data['results'][1]['errors']
+    assert {'field': 'sale_line_ids[0].price_unit', 'reason': 'must be a number'} in data['results'][1]['errors']
+    assert inbox_row(config, data['results'][1]['inbox_id']).status == 'rejected'  # kept
+    run_workers(config)
+    statuses = sorted(inbox_row(config, r['inbox_id']).status for r in data['results'])
+    assert statuses == ['done', 'duplicate', 'rejected']
+    assert len(stored(shards, 's01', 301, good['sale_num'])[0]) == 1
+    again = post(intake_url, shops['a'], body([good]), path='/api/fls/sales').json()
+    assert again['duplicate'] == 1 and again['results'][0]['status'] == 'duplicate'
+
+
+def test_auth_boundaries(config, shops, intake_url):
+    sale = order(302, 20)
+    assert post(intake_url, None, body(sale)).status_code == 401
+    assert post(intake_url, 'not-a-token', body(sale)).status_code == 401
+    forbidden = post(intake_url, shops['a'], body(sale))  # shop A's token, shop B's sale
+    assert forbidden.status_code == 403 and '302' in forbidden.json()['error']
+    mixed = post(intake_url, shops['a'], body([order(301, 21), sale]), path='/api/fls/sales')
+    assert mixed.status_code == 403
+    with config.appdb_engine.connect() as conn:
+        assert not conn.execute(sa.text("SELECT count(*) FROM fls_inbox WHERE sale_num IN (:a, :b)"),
+                                {'a': sale['sale_num'], 'b': order(301, 21)['sale_num']}).scalar()
+
+
+def test_bad_input_gets_clear_answers_never_500(config, shops, intake_url):
+    big = post(intake_url, shops['a'], b'x' * 6_000_000)
+    assert big.status_code == 413
+    garbage = post(intake_url, shops['a'], b'{"retail_point_id": 301,')
+    assert garbage.status_code == 400 and garbage.json()['errors'][0]['field'] == 'body'
+    assert inbox_row(config, garbage.json()['inbox_id']).status == 'rejected'
+    for payload in [b'', b'null', b'42', b'"just text"', b'[[]]', '{"\u00e9": "\ud800"}'.encode('utf-8', 'surrogatepass'),
+                    b'\xff\xfe', body({'retail_point_id': 301, 'sale_line_ids': 'x'}).encode()]:
+        answer = post(intake_url, shops['a'], payload)
+        assert answer.status_code in (400, 422), (payload, answer.status_code, answer.text)
+        assert 'Traceback' not in answer.text
+    assert requests.get(intake_url + '/sales/enqueue_sales/', timeout=5).status_code == 405
+    assert requests.get(intake_url + '/nowhere', timeout=5).status_code == 404
+    assert requests.get(intake_url + '/api/fls/health', timeout=5).json() == {'status': 'ok'}
+
+
+def test_business_rule_rejection_then_fix_and_replay(config, shards, shops, intake_url):
+    sale = order(301, 30)
+    sale['sale_line_ids'][0]['product_uom_qty'] = -2
+    answer = post(intake_url, shops['a'], body(sale))
+    assert answer.status_code == 422
+    assert answer.json()['errors'][0]['field'] == 'sale_line_ids[0].product_uom_qty'
+    inbox_id = answer.json()['inbox_id']
+    fixed = order(301, 30)
+    with config.appdb_engine.begin() as conn:
+        keys = inbox.replay(conn, ids=[inbox_id], body=body(fixed))
+    assert [k[1] for k in keys] == [inbox_id]
+    from rattail_fls.sales.processor import SalesProcessor
+    assert SalesProcessor(config).drain([inbox_id])['done'] == 1
+    assert inbox_row(config, inbox_id).status == 'done'
+    assert len(stored(shards, 's01', 301, fixed['sale_num'])[0]) == 1
+
+
+def test_totals_that_do_not_add_up_are_rejected(shops, intake_url):
+    sale = order(301, 31)
+    sale['total_including_miscellaneous'] += 500
+    answer = post(intake_url, shops['a'], body(sale))
+    assert answer.status_code == 422
+    assert answer.json()['errors'][0]['field'] == 'total_including_miscellaneous'
+
+
+def test_changed_resend_replaces_and_moves_day(config, shards, shops, intake_url):
+    first = order(301, 40)
+    post(intake_url, shops['a'], body(first))
+    run_workers(config)
+    changed = order(301, 40, day=DAY - datetime.timedelta(days=1), sale_num=first['sale_num'],
+                    customer_name='Corrected')
+    answer = post(intake_url, shops['a'], body(changed))
+    run_workers(config)
+    assert inbox_row(config, answer.json()['inbox_id']).status == 'replaced'
+    rows, _ = stored(shards, 's01', 301, first['sale_num'])
+    assert len(rows) == 1 and rows[0].customer_name == 'Corrected'
+    assert rows[0].sale_date == DAY - datetime.timedelta(days=1)
+    with config.appdb_engine.connect() as conn:
+        days = dict(conn.execute(sa.text(
+            "SELECT sale_date, sale_count FROM fls_business_day WHERE retail_point_id = 301")).all())
+    assert days[DAY - datetime.timedelta(days=1)] >= 1
+    # an older version replayed late does not win
+    with shards.begin('s01') as conn:
+        revision = conn.execute(sa.text("SELECT revision FROM sale_ident WHERE retail_point_id = 301 "
+                                        "AND sale_num = :n"), {'n': first['sale_num']}).scalar()
+    assert revision == 2
+
+
+def test_unknown_retail_point_is_rejected_by_worker(config, app, shards, shops):
+    from rattail_fls.sales.processor import SalesProcessor
+    with config.appdb_engine.begin() as conn:
+        keys = inbox.accept(conn, [{'body': body(order(399, 50))}], 'sale', 'file')
+    SalesProcessor(config).drain([keys[0][1]])
+    row = inbox_row(config, keys[0][1])
+    assert row.status == 'rejected' and 'retail point 399 is unknown' in row.errors
+
+
+def test_redis_flushed_with_work_outstanding(config, shards, shops, intake_url, redis_conn):
+    from rattail_fls.queue.sweeper import sweep
+    sales = [order(302, n) for n in range(60, 70)]
+    for sale in sales:
+        assert post(intake_url, shops['b'], body(sale)).status_code == 202
+    redis_conn.flushdb()  # Redis restarted without persistence: the queue is gone
+    run_workers(config)
+    assert len(stored(shards, 's02', 302, sales[0]['sale_num'])[0]) == 0
+    config.setdefault('rattail_fls.intake.sweep_after_seconds', '1')
+    with config.appdb_engine.begin() as conn:
+        conn.execute(sa.text("UPDATE fls_inbox SET received_at = received_at - interval '1 hour' "
+                             "WHERE status = 'pending'"))
+    assert sweep(config)['sales_processing'] >= 10
+    run_workers(config)
+    for sale in sales:
+        assert len(stored(shards, 's02', 302, sale['sale_num'])[0]) == 1
