@@ -5,4 +5,4 @@ modules import models only inside the commands: models mapped at import time
 would break Continuum versioning (rattail's documented pitfall).
 """
 
-from . import shards, inbox, tokens, worker, import_sales  # noqa: F401
+from . import shards, inbox, tokens, worker, import_sales, day_close  # noqa: F401

@@ -67,12 +67,15 @@ class ShardRouter:
             schema_translate_map={SHARD_SCHEMA: spec.schema})
 
     @contextlib.contextmanager
-    def begin(self, name):
+    def begin(self, name, isolation_level=None):
         """A transaction on shard ``name``: models and plain SQL both reach its schema."""
         spec = self.spec(name)
-        with self.shard_engine(name).begin() as conn:
-            conn.execute(sa.text(f'SET LOCAL search_path TO "{spec.schema}", public'))
-            yield conn
+        with self.shard_engine(name).connect() as conn:
+            if isolation_level:
+                conn = conn.execution_options(isolation_level=isolation_level)
+            with conn.begin():
+                conn.execute(sa.text(f'SET LOCAL search_path TO "{spec.schema}", public'))
+                yield conn
 
     def session(self, name, **kwargs):
         """An ORM session on shard ``name`` (read paths such as web views)."""

@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 #: Job functions by queue kind (dotted paths: enqueuing never imports them).
 JOBS = {
     'sales_processing': 'rattail_fls.queue.jobs.process_sales',
+    'day_close': 'rattail_fls.queue.jobs.process_day_closes',
 }
 # RQ retries need the worker's scheduler (fls-worker starts it).
 RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])

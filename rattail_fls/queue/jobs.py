@@ -27,6 +27,18 @@ def _processor():
     return _state['sales']
 
 
+def _closer():
+    if 'closer' not in _state:
+        from rattail_fls.summaries.closer import DayCloser
+        _state['closer'] = DayCloser(get_config())
+    return _state['closer']
+
+
+def process_day_closes(ids):
+    """Close the days the shops asked for (inbox rows of kind day_close)."""
+    return [{k: str(v) for k, v in r.items() if k != 'new_uuids'} for r in _closer().process_requests(ids)]
+
+
 def process_sales(ids):
     """Store the given pending sales (and up to a batch of other pending ones)."""
     return dict(_processor().process(ids))

@@ -109,6 +109,32 @@ class Intake:
             submission.job_id = enqueue(self.config, 'sales_processing', accepted)
         return submission
 
+    def submit_day_close(self, authorization, form, source='http'):
+        """Store a shop's day-close request and queue it; returns ``(inbox_id, job_id, request)``.
+
+        A client-supplied ``url`` is kept in the stored request for the record
+        but never used: the Odoo endpoint is server configuration.
+        """
+        today = self.config.get_app().today()
+        with self.engine.begin() as conn:
+            principal = self.authenticate(conn, authorization)
+            try:
+                request = contract.validate_day_close(form, today)
+            except contract.Invalid as invalid:
+                keys = inbox.accept(conn, [{'body': contract.dumps(form), 'status': REJECTED,
+                                            'errors': json.dumps(invalid.errors)}],
+                                    'day_close', source, principal.user_uuid)
+                invalid.inbox_id = keys[0][1]
+                raise
+            if request['retail_point_id'] not in principal.retail_points:
+                raise Forbidden(f"this token may not close days for retail point {request['retail_point_id']}")
+            body = dict(form, retail_point_id=request['retail_point_id'],
+                        close_date=request['close_date'].isoformat())
+            keys = inbox.accept(conn, [{'body': contract.dumps(body), 'retail_point_id': request['retail_point_id'],
+                                        'sale_date': request['close_date']}],
+                                'day_close', source, principal.user_uuid)
+        return keys[0][1], enqueue(self.config, 'day_close', [keys[0][1]]), request
+
     def stored_hashes(self, conn, sales):
         """``{(rp, sale_num): content_hash}`` of these sales already in their shards."""
         if not sales:

@@ -6,6 +6,10 @@ template or menu machinery (``bench/ingest.py`` measures it).  Endpoints:
 * ``POST /sales/enqueue_sales/``: the existing clients' endpoint, body a sale
   order, a JSON string holding one (double-encoded), or a list; ``202
   {"status": "queued", "job_id", "inbox_id"}``.
+* ``POST /sales/enqueue_day_close/``: form-encoded ``retail_point_id``,
+  ``close_date`` (default today), ``url`` (ignored: the Odoo endpoint is
+  server configuration); ``202 {"status": "queued", "job_id", "date",
+  "retail_point_id"}``.
 * ``POST /api/fls/sales``: the native endpoint, body one order or a list;
   ``200`` with a result per sale (accepted, duplicate, rejected + errors).
 * ``GET /api/fls/health``: 200 when the database answers.
@@ -14,6 +18,7 @@ Every answer is JSON; no input produces a 500 or a stack trace.
 """
 
 import logging
+import urllib.parse
 import uuid
 
 import sqlalchemy as sa
@@ -106,6 +111,29 @@ def batch_answer(submission):
 
 
 @guarded
+def enqueue_day_close(request, intake):
+    """Form-encoded (as the shops send it) or a JSON object."""
+    raw, refused = read_body(request, intake)
+    if refused:
+        return refused
+    if (request.content_type or '').endswith('json'):
+        try:
+            form = contract.decode_body(raw)
+        except contract.Invalid as invalid:
+            return answer(400, status='rejected', errors=invalid.errors)
+        if not isinstance(form, dict):
+            return answer(400, status='rejected', errors=[contract.error('body', 'must be an object')])
+    else:
+        form = dict(urllib.parse.parse_qsl(raw.decode('utf-8', 'replace'), keep_blank_values=True))
+    try:
+        inbox_id, job_id, day_close = intake.submit_day_close(request.authorization_header, form)
+    except contract.Invalid as invalid:
+        return answer(422, status='rejected', errors=invalid.errors, inbox_id=getattr(invalid, 'inbox_id', None))
+    return answer(202, status='queued', job_id=job_id, inbox_id=inbox_id,
+                  date=day_close['close_date'].isoformat(), retail_point_id=day_close['retail_point_id'])
+
+
+@guarded
 def health(request, intake):
     with intake.engine.connect() as conn:
         conn.execute(sa.text('SELECT 1'))
@@ -125,6 +153,7 @@ def make_wsgi_app(config):
     for name, path, view, method in [
             ('compat_sales', '/sales/enqueue_sales/', enqueue_sales, 'POST'),
             ('native_sales', '/api/fls/sales', submit_batch, 'POST'),
+            ('compat_day_close', '/sales/enqueue_day_close/', enqueue_day_close, 'POST'),
             ('health', '/api/fls/health', health, 'GET')]:
         pyramid.add_route(name, path)
         pyramid.add_view(view, route_name=name, request_method=method)

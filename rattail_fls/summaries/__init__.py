@@ -1,0 +1,1 @@
+"""Day summaries: aggregation, closing, and pushing to Odoo."""

@@ -1,0 +1,159 @@
+"""Closing business days: build the summaries, version them, and know which closes are stale.
+
+A day may be closed any number of times.  Each close recomputes the summaries
+from the shard; a summary whose payload changed gets a new version and the old
+one is marked superseded (both stay visible); an unchanged one is left as it
+is, so re-closing never causes a re-push.  A close remembers the business
+day's ``changed_at`` it saw, so a sale stored later makes the close stale and
+the nightly export closes the day again.
+"""
+
+import json
+import logging
+
+import sqlalchemy as sa
+
+from rattail_fls.config import ConfigError
+from rattail_fls.db.model.business_days import FlsBusinessDay
+from rattail_fls.db.model.summaries import FlsDayClose, FlsSummary, HELD, PENDING, SUPERSEDED
+from rattail_fls.sales.contract import dumps, total_tolerance
+from rattail_fls.summaries.aggregate import aggregate_day
+
+log = logging.getLogger(__name__)
+
+
+class DayCloser:
+    """Closes (retail point, business date) pairs; one per process is enough."""
+
+    def __init__(self, config):
+        self.config = config
+        self.router = config.get_app().get_fls_handler().shards
+        self.tolerance = total_tolerance(config)
+
+    def close(self, retail_point_id, day, requested_by='cli'):
+        """Close one day; returns a result dict (counts of new, unchanged, superseded, held)."""
+        session = self.config.get_app().make_session()
+        try:
+            shard = self.router.routes(session, [retail_point_id]).get(retail_point_id)
+            if shard is None:
+                raise ConfigError(f"retail point {retail_point_id} is unknown, inactive or has no shard")
+            close = self._lock_day(session, retail_point_id, day)
+            changed_at = session.execute(
+                sa.select(FlsBusinessDay.changed_at).where(FlsBusinessDay.retail_point_id == retail_point_id)
+                .where(FlsBusinessDay.sale_date == day)).scalar()
+            with self.router.begin(shard, isolation_level='REPEATABLE READ') as conn:
+                summaries = aggregate_day(conn, retail_point_id, day, self.tolerance)
+            result = self._store(session, retail_point_id, day, summaries)
+            close.closes = (close.closes or 0) + 1
+            close.closed_at = sa.func.now()
+            close.sales_changed_at = changed_at
+            close.requested_by = requested_by
+            close.sale_count = sum(s['totals']['sale_count'] for s in summaries)
+            close.summary_count = len(summaries)
+            session.commit()
+            result.update(retail_point_id=retail_point_id, sale_date=day, shard=shard,
+                          sales=close.sale_count)
+            log.info("closed %s %s: %s", retail_point_id, day, result)
+            return result
+        except Exception:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @staticmethod
+    def _lock_day(session, retail_point_id, day):
+        """The day's close row, created if needed and locked: concurrent closes of a day queue up."""
+        session.execute(sa.text("""
+            INSERT INTO fls_day_close (uuid, retail_point_id, sale_date, closes, sale_count, summary_count)
+            VALUES (replace(gen_random_uuid()::text, '-', ''), :rp, :day, 0, 0, 0)
+            ON CONFLICT (retail_point_id, sale_date) DO NOTHING"""), {'rp': retail_point_id, 'day': day})
+        return session.query(FlsDayClose).filter_by(retail_point_id=retail_point_id, sale_date=day)\
+                      .with_for_update().one()
+
+    @staticmethod
+    def _store(session, retail_point_id, day, summaries):
+        live = {s.sale_num: s for s in session.query(FlsSummary)
+                .filter_by(retail_point_id=retail_point_id, sale_date=day)
+                .filter(FlsSummary.status != SUPERSEDED)}
+        result = {'new': 0, 'unchanged': 0, 'superseded': 0, 'held': 0, 'new_uuids': []}
+        for summary in summaries:
+            payload = dumps(summary['payload'])
+            old = live.pop(summary['sale_num'], None)
+            if old is not None and old.payload == payload:
+                result['unchanged'] += 1
+                continue
+            version = 1
+            if old is not None:
+                old.status = SUPERSEDED
+                version = old.version + 1
+                result['superseded'] += 1
+                session.flush()  # the live-version index allows one non-superseded row
+            held = not summary['reconciled']
+            new = FlsSummary(
+                sale_num=summary['sale_num'], version=version, retail_point_id=retail_point_id,
+                sale_date=day, sale_counter_id=summary['key'][0], payment_journal_id=summary['key'][1],
+                status=HELD if held else PENDING, payload=payload,
+                hold_reason="reconciliation mismatch: " + ', '.join(
+                    c['check'] for c in summary['checks'] if not c['ok']) if held else None,
+                reconciled=summary['reconciled'], reconciliation=json.dumps(summary['checks']),
+                attempts=0, forced=False, **summary['totals'])
+            session.add(new)
+            session.flush()
+            result['new'] += 1
+            result['held'] += held
+            result['new_uuids'].append(new.uuid)
+        for gone in live.values():  # its sales moved to another day or shop
+            gone.status = SUPERSEDED
+            result['superseded'] += 1
+        return result
+
+    def due_days(self, until, retail_point_ids=None):
+        """``[(retail_point_id, sale_date)]`` up to ``until`` that were never closed or went stale."""
+        query = sa.select(FlsBusinessDay.retail_point_id, FlsBusinessDay.sale_date)\
+            .outerjoin(FlsDayClose, sa.and_(FlsDayClose.retail_point_id == FlsBusinessDay.retail_point_id,
+                                            FlsDayClose.sale_date == FlsBusinessDay.sale_date))\
+            .where(FlsBusinessDay.sale_date <= until)\
+            .where(sa.or_(FlsDayClose.closed_at.is_(None), FlsDayClose.sales_changed_at.is_(None),
+                          FlsBusinessDay.changed_at > FlsDayClose.sales_changed_at))\
+            .order_by(FlsBusinessDay.sale_date, FlsBusinessDay.retail_point_id)
+        if retail_point_ids:
+            query = query.where(FlsBusinessDay.retail_point_id.in_(list(retail_point_ids)))
+        with self.config.appdb_engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
+    def close_due(self, until, retail_point_ids=None, requested_by='nightly', progress=None):
+        """Close every due day (see :meth:`due_days`); returns the result dicts."""
+        days = self.due_days(until, retail_point_ids)
+        results = []
+        self.config.get_app().progress_loop(
+            lambda day, i: results.append(self.close(*day, requested_by=requested_by)),
+            days, progress, message=f"Closing {len(days)} business days")
+        return results
+
+    def process_requests(self, ids=(), limit=50):
+        """Day closes the shops requested (inbox rows of kind ``day_close``); returns the results.
+
+        Summaries that come out pending are queued for sending when the
+        ``send_summary`` queue is available; the nightly export sends the rest.
+        """
+        from rattail_fls.queue import enqueue
+        from rattail_fls.sales import contract, inbox
+
+        results, settled = [], []
+        today = self.config.get_app().today()
+        with self.config.appdb_engine.begin() as conn:
+            for row in inbox.claim(conn, 'day_close', limit, ids):
+                try:
+                    request = contract.validate_day_close(contract.loads(row.body), today)
+                    results.append(self.close(request['retail_point_id'], request['close_date'],
+                                              requested_by='shop'))
+                    settled.append((row.received_on, row.id, 'done', None))
+                except (contract.Invalid, ConfigError) as error:
+                    errors = getattr(error, 'errors', None) or [contract.error('retail_point_id', str(error))]
+                    settled.append((row.received_on, row.id, 'rejected', json.dumps(errors)))
+            inbox.settle(conn, settled)
+        new = [uuid for result in results for uuid in result['new_uuids']]
+        if new and 'send_summary' in enqueue.JOBS:
+            enqueue.enqueue(self.config, 'send_summary', new)
+        return results
