@@ -59,12 +59,14 @@ setup(
         ],
         'rattail.importing': [
             'to_fls_shards.from_fls_json.import = rattail_fls.importing.sales_files:FromFlsJsonToShards',
+            'to_odoo_summary.from_rattail.export = rattail_fls.importing.odoo_export:FromRattailToOdooSummary',
         ],
         'tailbone.providers': [
             'rattail_fls = rattail_fls.web.provider:FlsTailboneProvider',
         ],
         'paste.app_factory': [
             'main = rattail_fls.web.app:main',
+            'intake = rattail_fls.web.intake:main',
         ],
     },
 )

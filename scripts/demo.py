@@ -7,11 +7,14 @@ re-run: the demo databases are dropped and rebuilt each time.
 
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import requests
+import simplejson
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +26,11 @@ MAIN_DB, SHARDS_DB = 'rattail_fls_demo', 'rattail_fls_demo_shards2'
 
 sys.path.insert(0, str(ROOT))
 from rattail_fls.devconfig import write_config  # noqa: E402
+from rattail_fls.loopback.shops import generate_orders, recent_days  # noqa: E402
+
+SHOPS = [(101, 'Demo Shop Central'), (102, 'Demo Shop Harbour'), (103, 'Demo Shop Hills')]
+DAYS = recent_days(3)
+ORDERS_PER_DAY = 40
 
 
 def step(title):
@@ -69,6 +77,80 @@ def write_app_config():
     print("wrote app/rattail.conf (from app/rattail.conf.example) and app/quiet.conf")
 
 
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def start_intake():
+    """The intake API under pserve, as in production (app/intake.conf from its example)."""
+    port = free_port()
+    write_config(APP / 'intake.conf.example', APP / 'intake.conf', {('server:main', 'port'): str(port)})
+    print(f"$ pserve file+ini:app/intake.conf   (port {port}, in the background)")
+    server = subprocess.Popen([str(BIN / 'pserve'), 'file+ini:app/intake.conf'], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f'http://127.0.0.1:{port}'
+    for _ in range(100):
+        try:
+            if requests.get(url + '/api/fls/health', timeout=1).ok:
+                return server, url
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    server.kill()
+    sys.exit("demo failed: the intake API did not start (see `pserve file+ini:app/intake.conf`)")
+
+
+def make_tokens():
+    """A user and an API token per shop, bound to its retail point (as a shop's Odoo would use)."""
+    tokens = {}
+    for rp, _ in SHOPS:
+        run('rattail', '-c', 'app/quiet.conf', 'make-user', f'shop{rp}', '--no-password', quiet=True)
+        out = run('rattail', '-c', 'app/quiet.conf', 'fls-tokens', 'create', f'shop{rp}',
+                  '--retail-point', rp, '--description', 'demo shop Odoo', quiet=True).stdout
+        tokens[rp] = out.strip().splitlines()[-1]
+    print(f"tokens created for shops {', '.join(str(rp) for rp in tokens)} (not shown)")
+    return tokens
+
+
+def post_sales(url, tokens):
+    """Half of each shop's orders the old way (one double-encoded order per request), half in batches."""
+    orders = generate_orders([rp for rp, _ in SHOPS], DAYS, ORDERS_PER_DAY, seed=2026)
+    compat = native = 0
+    for rp, token in tokens.items():
+        mine = [o for o in orders if o['retail_point_id'] == rp]
+        headers = {'Authorization': f'Token {token}', 'Content-Type': 'application/json'}
+        half = len(mine) // 2
+        for order in mine[:half]:
+            body = simplejson.dumps(simplejson.dumps(order, use_decimal=True))
+            answer = requests.post(url + '/sales/enqueue_sales/', data=body, headers=headers, timeout=30)
+            assert answer.status_code == 202, answer.text
+            compat += 1
+        for start in range(half, len(mine), 50):
+            answer = requests.post(url + '/api/fls/sales', headers=headers, timeout=60,
+                                   data=simplejson.dumps(mine[start:start + 50], use_decimal=True))
+            native += answer.json()['accepted']
+    bad = dict(orders[0], sale_num='DEMO-BAD-1', total_including_miscellaneous=1)
+    answer = requests.post(url + '/sales/enqueue_sales/', data=simplejson.dumps(bad, use_decimal=True),
+                           headers={'Authorization': f'Token {tokens[101]}'}, timeout=30)
+    print(f"posted {compat} orders one per request (double-encoded, /sales/enqueue_sales/) and "
+          f"{native} in batches of 50 (/api/fls/sales), with "
+          f"{sum(len(o['sale_line_ids']) for o in orders)} lines")
+    print(f"one deliberately bad order answered {answer.status_code}: {answer.json()['errors'][0]}"
+          f" (kept in the inbox as rejected, id {answer.json()['inbox_id']})")
+
+
+def request_day_closes(url, tokens):
+    for rp, token in tokens.items():
+        for day in DAYS:
+            answer = requests.post(url + '/sales/enqueue_day_close/', timeout=30,
+                                   headers={'Authorization': f'Token {token}'},
+                                   data={'retail_point_id': rp, 'close_date': day.isoformat()})
+            assert answer.status_code == 202, answer.text
+    print(f"{len(tokens) * len(DAYS)} day closes requested by the shops (form-encoded, "
+          "/sales/enqueue_day_close/)")
+
+
 def main():
     started = time.monotonic()
     step("1. Databases and config")
@@ -89,14 +171,36 @@ def main():
         '--full-name', 'CORE-POS', quiet=True)
 
     step("5. Retail points, each given a shard by the least_loaded policy")
-    for rp, name in [(101, 'Demo Shop Central'), (102, 'Demo Shop Harbour'), (103, 'Demo Shop Hills')]:
+    for rp, name in SHOPS:
         run('rattail', '-c', 'app/quiet.conf', 'fls-shards', 'assign', rp, '--name', name)
 
-    step("Shards now")
-    run('rattail', '-c', 'app/quiet.conf', 'fls-shards', 'list')
+    step("6. Sales intake: shops post orders to the intake API; RQ workers store them in the shards")
+    tokens = make_tokens()
+    server, url = start_intake()
+    try:
+        post_sales(url, tokens)
+        run('rattail', '-c', 'app/quiet.conf', 'fls-worker', '--queue', 'sales_processing', '--burst',
+            quiet=True)
+        print("worker drained the sales_processing queue")
+        run('rattail', '-c', 'app/quiet.conf', 'fls-inbox', 'list', '--status', 'rejected', '--limit', '3')
+
+        step("7. Sales per shard and business day")
+        run('rattail', '-c', 'app/quiet.conf', 'fls-shards', 'days')
+        run('rattail', '-c', 'app/quiet.conf', 'fls-shards', 'list')
+
+        step("8. Day close: the shops ask to close their days; the day_close worker builds summaries")
+        request_day_closes(url, tokens)
+        run('rattail', '-c', 'app/quiet.conf', 'fls-worker', '--queue', 'day_close', '--burst', quiet=True)
+        run('rattail', '-c', 'app/quiet.conf', 'fls-day-close', '--due', '--date', DAYS[-1].isoformat())
+        run('rattail', '-c', 'app/quiet.conf', 'fls-summaries', '--date', DAYS[-1].isoformat())
+    finally:
+        server.terminate()
+        server.wait()
 
     print(f"\nDemo finished in {time.monotonic() - started:.0f}s.  What to run next:\n"
-          "  .venv/bin/rattail -c app/quiet.conf fls-shards list\n"
+          "  .venv/bin/rattail -c app/quiet.conf fls-shards days\n"
+          "  .venv/bin/rattail -c app/quiet.conf fls-inbox list\n"
+          "  .venv/bin/pserve file+ini:app/intake.conf      (the intake API)\n"
           "  .venv/bin/rattail -c app/quiet.conf --help        (all subcommands)\n"
           "  make test\n")
 

@@ -54,3 +54,32 @@ def _points_with_sales(config, day):
     with config.appdb_engine.connect() as conn:
         return conn.execute(sa.select(FlsBusinessDay.retail_point_id)
                             .where(FlsBusinessDay.sale_date == day)).scalars().all()
+
+
+@rattail_typer.command('fls-summaries')
+def fls_summaries(
+        ctx: typer.Context,
+        date: Annotated[Optional[datetime.datetime], typer.Option(
+            formats=['%Y-%m-%d'], help="Only this business date")] = None,
+        retail_point: Annotated[Optional[int], typer.Option(help="Only this retail_point_id")] = None,
+        status: Annotated[Optional[str], typer.Option(
+            help="pending, sent, failed, superseded or held")] = None,
+        limit: Annotated[int, typer.Option(help="Most rows to show (newest first)")] = 100):
+    """Summaries with their version, status, totals and reconciliation."""
+    import sqlalchemy as sa
+    from rattail_fls.db.model.summaries import FlsSummary
+
+    config = get_config(ctx)
+    table = FlsSummary.__table__
+    query = sa.select(table.c.sale_num, table.c.version, table.c.status, table.c.sale_count,
+                      table.c.total_including_miscellaneous, table.c.amount_total, table.c.total_cess,
+                      table.c.reconciled, table.c.attempts, table.c.local_data_id, table.c.hold_reason)
+    for column, value in ((table.c.sale_date, date.date() if date else None),
+                          (table.c.retail_point_id, retail_point), (table.c.status, status)):
+        if value is not None:
+            query = query.where(column == value)
+    with config.appdb_engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(
+            query.order_by(table.c.sale_date.desc(), table.c.sale_num, table.c.version).limit(limit))]
+    print_table(rows, ['sale_num', 'version', 'status', 'sale_count', 'total_including_miscellaneous',
+                       'amount_total', 'total_cess', 'reconciled', 'attempts', 'local_data_id', 'hold_reason'])

@@ -34,6 +34,18 @@ def list_shards(ctx: typer.Context):
                        'retail_points', 'sales', 'lines', 'days', 'database'])
 
 
+@fls_shards.command('days')
+def days(ctx: typer.Context,
+         retail_point: Annotated[Optional[int], typer.Option(help="Only this retail_point_id")] = None):
+    """Sales and lines per shard, retail point and business date (counted in the shards)."""
+    app, session, shards = _session(ctx)
+    session.close()
+    with handle_errors():
+        rows = [row for name in shards.specs for row in shards.day_counts(name, retail_point)]
+    print_table(rows, ['shard', 'retail_point_id', 'sale_date', 'sales', 'lines'])
+    typer.echo(f"total: {sum(r['sales'] for r in rows)} sales, {sum(r['lines'] for r in rows)} lines")
+
+
 @fls_shards.command('upgrade')
 def upgrade(ctx: typer.Context,
             names: Annotated[Optional[List[str]], typer.Argument(

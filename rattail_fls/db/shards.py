@@ -168,6 +168,17 @@ class ShardRouter:
             result.append(info)
         return result
 
+    def day_counts(self, name, retail_point_id=None):
+        """Sales and lines per (retail point, sale_date) in shard ``name``, read from the shard itself."""
+        with self.begin(name) as conn:
+            rows = conn.execute(sa.text("""
+                SELECT s.retail_point_id, s.sale_date, count(*) AS sales, sum(l.lines) AS lines
+                FROM sale s JOIN (SELECT sale_date, sale_id, count(*) AS lines FROM sale_line
+                                  GROUP BY sale_date, sale_id) l USING (sale_date, sale_id)
+                WHERE CAST(:rp AS integer) IS NULL OR s.retail_point_id = :rp
+                GROUP BY 1, 2 ORDER BY 2, 1"""), {'rp': retail_point_id})
+            return [dict(r._mapping, shard=name) for r in rows]
+
     # -- assignment ----------------------------------------------------------------
 
     def choose_shard(self, session):

@@ -26,9 +26,12 @@ from pyramid.config import Configurator
 from pyramid.response import Response
 
 from rattail_fls.sales import contract
-from rattail_fls.sales.intake import ACCEPTED, DUPLICATE, Forbidden, Intake, Unauthorized
 
 log = logging.getLogger(__name__)
+
+# The intake core maps models, so it is imported only once the config (and
+# with it Continuum versioning) is set up: see main() and make_wsgi_app().
+core = None
 
 
 def answer(http_status, **body):
@@ -51,9 +54,9 @@ def guarded(view):
         intake = request.registry.settings['fls_intake']
         try:
             return view(request, intake)
-        except Unauthorized as error:
+        except core.Unauthorized as error:
             return answer(401, status='error', error=str(error))
-        except Forbidden as error:
+        except core.Forbidden as error:
             return answer(403, status='error', error=str(error))
         except sa.exc.OperationalError:
             log.exception("database unavailable")
@@ -87,9 +90,9 @@ def enqueue_sales(request, intake):
     if len(submission.results) != 1:
         return batch_answer(submission)
     result = submission.results[0]
-    if result['status'] == ACCEPTED:
+    if result['status'] == core.ACCEPTED:
         return answer(202, status='queued', job_id=submission.job_id, inbox_id=result['inbox_id'])
-    if result['status'] == DUPLICATE:
+    if result['status'] == core.DUPLICATE:
         return answer(202, status='duplicate', job_id=None, sale_num=result['sale_num'])
     return answer(422, status='rejected', errors=result['errors'], inbox_id=result['inbox_id'])
 
@@ -105,8 +108,8 @@ def submit_batch(request, intake):
 
 
 def batch_answer(submission):
-    return answer(200, job_id=submission.job_id, accepted=submission.count(ACCEPTED),
-                  duplicate=submission.count(DUPLICATE), rejected=submission.count('rejected'),
+    return answer(200, job_id=submission.job_id, accepted=submission.count(core.ACCEPTED),
+                  duplicate=submission.count(core.DUPLICATE), rejected=submission.count('rejected'),
                   results=submission.results)
 
 
@@ -146,7 +149,9 @@ def not_found(request):
 
 def make_wsgi_app(config):
     """The intake WSGI app for a Rattail ``config``."""
-    settings = {'fls_intake': Intake(config)}
+    global core  # pylint: disable=global-statement
+    from rattail_fls.sales import intake as core
+    settings = {'fls_intake': core.Intake(config)}
     pyramid = Configurator(settings=settings)
     pyramid.add_request_method(lambda r: r.headers.get('Authorization'), 'authorization_header',
                                reify=True)
