@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from rattail_fls.devconfig import write_config
+from rattail_fls import devdb
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / 'app' / 'rattail.conf.example'
+EXAMPLE = devdb.EXAMPLE
 PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rstrip('/')
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
 RUN_ID = uuid.uuid4().hex[:8]
@@ -30,13 +30,9 @@ from rattail.config import make_config  # noqa: E402
 make_config([str(EXAMPLE)], versioning=True)
 
 
-def pg_admin_engine():
-    return sa.create_engine(f'{PG_URL}/postgres', isolation_level='AUTOCOMMIT')
-
-
 def require_postgres():
     try:
-        with pg_admin_engine().connect() as conn:
+        with devdb.admin_engine(PG_URL).connect() as conn:
             conn.execute(sa.text('SELECT 1'))
     except sa.exc.OperationalError as error:
         pytest.fail(f"PostgreSQL is required at {PG_URL} (FLS_PG_URL) but is not reachable: "
@@ -45,41 +41,19 @@ def require_postgres():
 
 def create_database(name):
     require_postgres()
-    with pg_admin_engine().connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    return f'{PG_URL}/{name}'
+    return devdb.create_database(PG_URL, name)
 
 
 def drop_database(name):
-    with pg_admin_engine().connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    devdb.drop_database(PG_URL, name)
 
 
 def write_test_config(path, main_url, shards2_url, extra=None):
     """A config made from the example, with two shards: s01 in the main DB, s02 in another."""
-    overrides = {
-        ('rattail.db', 'default.url'): main_url,
-        ('rattail', 'appdir'): str(path.parent),
-        ('rattail_fls', 'shards'): 's01 s02',
-        ('rattail_fls', 'shard.s02.engine'): 'shards2',
-        ('rattail_fls', 'shard.s02.schema'): 'fls_s02',
-        ('rattail_fls', 'shard.s02.accept_new'): 'true',
-        ('rattail_fls.db', 'shards2.url'): shards2_url,
-        ('rattail_fls', 'redis.url'): f'{REDIS_URL}/15',
-        ('rattail_fls', 'partitions.premake_days'): '0',
-        ('logger_root', 'level'): 'WARNING',
-        ('handler_console', 'level'): 'WARNING',
-    }
-    overrides.update(extra or {})
-    write_config(EXAMPLE, path, overrides)
-    return path
+    return devdb.write_app_config(path, main_url, shards2_url, f'{REDIS_URL}/15', extra)
 
 
-def alembic(config_path, *args):
-    """Run the alembic CLI exactly as the README tells users to."""
-    return subprocess.run([sys.executable, '-m', 'alembic', '-c', str(config_path), *args],
-                          capture_output=True, text=True, cwd=ROOT)
+alembic = devdb.alembic
 
 
 def rattail(config_path, *args, check=True):
@@ -98,9 +72,7 @@ def databases(tmp_path_factory):
     main, second = f'fls_test_{RUN_ID}', f'fls_test_{RUN_ID}_shards2'
     urls = create_database(main), create_database(second)
     path = write_test_config(tmp_path_factory.mktemp('app') / 'rattail.conf', *urls)
-    for target in ('rattail@heads', 'heads'):
-        result = alembic(path, 'upgrade', target)
-        assert result.returncode == 0, result.stderr[-3000:]
+    devdb.migrate(path)
     yield {'config_path': path, 'main_url': urls[0], 'shards2_url': urls[1]}
     drop_database(main)
     drop_database(second)
