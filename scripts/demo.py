@@ -7,7 +7,6 @@ re-run: the demo databases are dropped and rebuilt each time.
 
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ MAIN_DB, SHARDS_DB = 'rattail_fls_demo', 'rattail_fls_demo_shards2'
 
 sys.path.insert(0, str(ROOT))
 from rattail_fls.devconfig import write_config  # noqa: E402
+from rattail_fls.devserver import start_intake  # noqa: E402
 from rattail_fls.loopback.shops import generate_orders, recent_days  # noqa: E402
 
 SHOPS = [(101, 'Demo Shop Central'), (102, 'Demo Shop Harbour'), (103, 'Demo Shop Hills')]
@@ -75,30 +75,6 @@ def write_app_config():
     (APP / 'quiet.conf').write_text(
         "[rattail.config]\nrequire = %(here)s/rattail.conf\n\n[handler_console]\nlevel = WARNING\n")
     print("wrote app/rattail.conf (from app/rattail.conf.example) and app/quiet.conf")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def start_intake():
-    """The intake API under pserve, as in production (app/intake.conf from its example)."""
-    port = free_port()
-    write_config(APP / 'intake.conf.example', APP / 'intake.conf', {('server:main', 'port'): str(port)})
-    print(f"$ pserve file+ini:app/intake.conf   (port {port}, in the background)")
-    server = subprocess.Popen([str(BIN / 'pserve'), 'file+ini:app/intake.conf'], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f'http://127.0.0.1:{port}'
-    for _ in range(100):
-        try:
-            if requests.get(url + '/api/fls/health', timeout=1).ok:
-                return server, url
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    server.kill()
-    sys.exit("demo failed: the intake API did not start (see `pserve file+ini:app/intake.conf`)")
 
 
 def make_tokens():
@@ -176,7 +152,11 @@ def main():
 
     step("6. Sales intake: shops post orders to the intake API; RQ workers store them in the shards")
     tokens = make_tokens()
-    server, url = start_intake()
+    print("$ pserve file+ini:app/intake.conf   (in the background)")
+    try:
+        server, url = start_intake(APP / 'rattail.conf')
+    except RuntimeError as error:
+        sys.exit(f"demo failed: {error}")
     try:
         post_sales(url, tokens)
         run('rattail', '-c', 'app/quiet.conf', 'fls-worker', '--queue', 'sales_processing', '--burst',

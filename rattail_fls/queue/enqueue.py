@@ -1,6 +1,7 @@
 """Putting work on the RQ queues named in config."""
 
 import logging
+import uuid
 
 import redis
 from rq import Queue, Retry
@@ -17,13 +18,23 @@ JOBS = {
 # RQ retries need the worker's scheduler (fls-worker starts it).
 RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 RESULT_TTL, FAILURE_TTL = 3600, 7 * 86400
+# A wake flag outlives a lost drain job by at most this long (the sweeper covers the gap).
+WAKE_TTL = 300
 
 _connections = {}
 
 
+def _cached(config, key, make):
+    """Per-config memo of derived settings (config lookups cost ~0.2 ms each)."""
+    cache = config.__dict__.setdefault('_fls_queue_cache', {})
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
 def redis_connection(config):
     """One Redis client (connection pool) per URL per process."""
-    url = fls_config.get_setting(config, 'redis.url', required=True)
+    url = _cached(config, 'redis.url', lambda: fls_config.get_setting(config, 'redis.url', required=True))
     if url not in _connections:
         _connections[url] = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
     return _connections[url]
@@ -33,16 +44,47 @@ def get_queue(config, kind):
     return Queue(fls_config.queue_name(config, kind), connection=redis_connection(config))
 
 
-def enqueue(config, kind, ids, function=None):
+def enqueue(config, kind, ids, function=None, job_id=None):
     """Enqueue one job for inbox ``ids``; returns the job id, or None when Redis is down.
 
     A failure here loses nothing: the rows are committed and pending, and the
     sweeper enqueues them again.
     """
     try:
-        job = get_queue(config, kind).enqueue(function or JOBS[kind], list(ids), retry=RETRY,
+        job = get_queue(config, kind).enqueue(function or JOBS[kind], list(ids), retry=RETRY, job_id=job_id,
                                               result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL)
     except redis.exceptions.RedisError as error:
         log.warning("could not enqueue %d %s rows (the sweeper will): %s", len(ids), kind, error)
         return None
     return job.id
+
+
+def _wake_key(config, kind):
+    return _cached(config, ('wake', kind), lambda: f"fls:wake:{fls_config.queue_name(config, kind)}")
+
+
+def wake(config, kind):
+    """Make sure one job that drains everything pending is queued; returns its id.
+
+    The intake calls this after each commit instead of enqueueing a job per
+    request: while a drain job is waiting, further requests cost one Redis
+    ``SET NX`` and the waiting job takes their rows too, so workers write big
+    batches.  The job clears the flag *before* it claims rows (see
+    ``jobs.process_sales``), so a commit after that always queues a new job.
+    None when Redis is down (the sweeper catches up).
+    """
+    job_id = f"fls-drain-{uuid.uuid4().hex}"
+    try:
+        connection = redis_connection(config)
+        if connection.set(_wake_key(config, kind), job_id, nx=True, ex=WAKE_TTL):
+            return enqueue(config, kind, [], job_id=job_id)
+        current = connection.get(_wake_key(config, kind))
+    except redis.exceptions.RedisError as error:
+        log.warning("could not wake the %s workers (the sweeper will): %s", kind, error)
+        return None
+    return current.decode() if current else None
+
+
+def clear_wake(config, kind):
+    """Called by a drain job as it starts: later commits must queue a new job."""
+    redis_connection(config).delete(_wake_key(config, kind))

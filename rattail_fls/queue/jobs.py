@@ -40,5 +40,9 @@ def process_day_closes(ids):
 
 
 def process_sales(ids):
-    """Store the given pending sales (and up to a batch of other pending ones)."""
-    return dict(_processor().process(ids))
+    """Store the given pending sales, or with no ids (a drain job) everything pending."""
+    if ids:
+        return dict(_processor().process(ids))
+    from rattail_fls.queue.enqueue import clear_wake
+    clear_wake(get_config(), 'sales_processing')
+    return dict(_processor().drain())

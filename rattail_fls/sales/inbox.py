@@ -22,13 +22,18 @@ def accept(conn, items, kind, source, user_uuid=None):
     """
     if not items:
         return []
-    rows = [{'kind': kind, 'source': source, 'user_uuid': user_uuid,
-             'retail_point_id': i.get('retail_point_id'), 'sale_num': i.get('sale_num'),
-             'sale_date': i.get('sale_date'), 'body': i['body'],
-             'status': i.get('status', PENDING), 'errors': i.get('errors'), 'attempts': 0}
-            for i in items]
-    result = conn.execute(sa.insert(INBOX).values(rows).returning(INBOX.c.received_on, INBOX.c.id))
-    return [tuple(r) for r in result]
+    columns = {'retail_point_id': 'integer', 'sale_num': 'varchar', 'sale_date': 'date', 'body': 'text',
+               'status': 'varchar', 'errors': 'text'}
+    params = {name: [i.get(name) for i in items] for name in columns}
+    params['status'] = [i.get('status', PENDING) for i in items]
+    params.update(kind=kind, source=source, user_uuid=user_uuid)
+    arrays = ', '.join(f'CAST(:{name} AS {sqltype}[])' for name, sqltype in columns.items())
+    result = conn.execute(sa.text(f"""
+        INSERT INTO fls_inbox (kind, source, user_uuid, attempts, {', '.join(columns)})
+        SELECT :kind, :source, :user_uuid, 0, * FROM unnest({arrays})
+        RETURNING received_on, id"""), params)
+    # ids come from the identity in the order rows are inserted, i.e. ``items`` order
+    return sorted((tuple(r) for r in result), key=lambda key: key[1])
 
 
 def claim(conn, kind, limit, ids=()):

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from rattail_fls import config as fls_config
 from rattail_fls.db.model.inbox import REJECTED
-from rattail_fls.queue.enqueue import enqueue
+from rattail_fls.queue.enqueue import enqueue, wake
 from rattail_fls.sales import contract, inbox
 
 ACCEPTED, DUPLICATE, REJECTED_ = 'accepted', 'duplicate', 'rejected'
@@ -50,6 +50,7 @@ class Intake:
         self.engine = config.appdb_engine
         self.router = config.get_app().get_fls_handler().shards
         self.max_body_bytes = fls_config.get_number(config, 'intake.max_body_bytes', int, 1024)
+        self.rules = contract.Rules.from_config(config)
 
     def authenticate(self, conn, authorization):
         """``Authorization: Token <key>`` -> :class:`Principal`, or :class:`Unauthorized`."""
@@ -65,12 +66,16 @@ class Intake:
             raise Unauthorized("invalid or revoked token")
         return Principal(row.uuid, frozenset(row.retail_points))
 
-    def submit_sales(self, authorization, orders, source='http'):
-        """Authenticate, validate and store ``orders`` (decoded JSON values); enqueue the accepted.
+    def submit_sales(self, authorization, orders, source='http', check_stored=True):
+        """Authenticate, validate and store ``orders`` (decoded JSON values); wake the workers.
 
         Raises :class:`Unauthorized` / :class:`Forbidden` before storing anything.
+        With ``check_stored``, sales already stored with the same content are
+        answered as duplicates and not kept again (one query per shard); without
+        it (the old clients' endpoint, which ignores the answer) the workers
+        recognise them instead.
         """
-        rules = contract.Rules.from_config(self.config)
+        rules = self.rules
         checked = []
         for order in orders:
             try:
@@ -84,7 +89,7 @@ class Intake:
             denied = sorted(claimed - principal.retail_points)
             if denied:
                 raise Forbidden(f"this token may not submit for retail point(s) {', '.join(map(str, denied))}")
-            stored = self.stored_hashes(conn, [sale for _, sale, _ in checked if sale])
+            stored = self.stored_hashes(conn, [sale for _, sale, _ in checked if sale]) if check_stored else {}
             items = []
             for index, (order, sale, errors) in enumerate(checked):
                 rp, num, day = contract.identity(order)
@@ -104,9 +109,8 @@ class Intake:
             keys = inbox.accept(conn, [item for _, item in items], 'sale', source, principal.user_uuid)
             for (result, _), (_, inbox_id) in zip(items, keys):
                 result['inbox_id'] = inbox_id
-        accepted = [r['inbox_id'] for r in submission.results if r['status'] == ACCEPTED]
-        if accepted:
-            submission.job_id = enqueue(self.config, 'sales_processing', accepted)
+        if any(r['status'] == ACCEPTED for r in submission.results):
+            submission.job_id = wake(self.config, 'sales_processing')
         return submission
 
     def submit_day_close(self, authorization, form, source='http'):

@@ -51,10 +51,11 @@ class SalesProcessor:
         self.router = config.get_app().get_fls_handler().shards
         self.writer = store.ShardWriter()
         self.batch_size = fls_config.get_number(config, 'intake.batch_size', int, 1)
+        self.rules = contract.Rules.from_config(config)
 
     def process(self, ids=(), limit=None):
         """Process one batch (the given inbox ids first); returns a Counter of statuses."""
-        rules = contract.Rules.from_config(self.config)
+        rules = self.rules
         counts = Counter()
         with self.config.appdb_engine.begin() as conn:
             rows = inbox.claim(conn, 'sale', limit or self.batch_size, ids)

@@ -12,9 +12,11 @@ per sale.  Resends are recognised by ``(retail_point_id, sale_num)``:
   applied.
 """
 
+import datetime
 import io
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -34,27 +36,30 @@ class Outcome:
     result: str
 
 
+_ESCAPES = str.maketrans({'\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r'})
+_PLAIN = {int: str, Decimal: str, float: repr, datetime.date: datetime.date.isoformat,
+          datetime.datetime: datetime.datetime.isoformat}
+
+
 def _copy_value(value):
+    """One value in COPY text format (the hot loop: dispatch on the exact type)."""
     if value is None:
-        return r'\N'
-    if isinstance(value, bool):
+        return '\\N'
+    kind = type(value)
+    if kind is str:
+        return value.translate(_ESCAPES)
+    if kind is bool:
         return 't' if value else 'f'
-    text = value.isoformat() if hasattr(value, 'isoformat') else str(value)
-    return text.replace('\\', '\\\\').replace('\t', '\\t').replace('\n', '\\n').replace('\r', '\\r')
+    return _PLAIN[kind](value)
 
 
-def copy_rows(conn, table, columns, rows):
-    """COPY ``rows`` (sequences in ``columns`` order) into ``table`` on ``conn``'s transaction."""
-    if not rows:
+def copy_text(conn, table, columns, text):
+    """COPY ``text`` (rows in COPY text format) into ``table`` on ``conn``'s transaction."""
+    if not text:
         return
-    buf = io.StringIO()
-    for row in rows:
-        buf.write('\t'.join(_copy_value(v) for v in row))
-        buf.write('\n')
-    buf.seek(0)
     cursor = conn.connection.cursor()
     try:
-        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buf)
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(text))
     finally:
         cursor.close()
 
@@ -106,7 +111,7 @@ class ShardWriter:
                 outcomes.append(Outcome(inbox_id, REPLACED))
         self._delete(conn, to_delete, changes)
         self._update_identities(conn, to_update)
-        self._copy(conn, to_write, changes)
+        copy_sales(conn, to_write, changes)
         return outcomes, dict(changes)
 
     @staticmethod
@@ -180,22 +185,40 @@ class ShardWriter:
             'id': [sid for sid, _, _ in updates], 'day': [s['sale_date'] for _, _, s in updates],
             'hash': [s['content_hash'] for _, _, s in updates], 'inbox': [i for _, i, _ in updates]})
 
-    @staticmethod
-    def _copy(conn, to_write, changes):
-        sale_rows, line_rows, lot_rows, misc_rows = [], [], [], []
-        for sale_id, inbox_id, sale in to_write:
-            day, rp = sale['sale_date'], sale['retail_point_id']
-            common = {'sale_date': day, 'sale_id': sale_id, 'retail_point_id': rp}
-            header = dict(sale, **common, inbox_id=inbox_id)
-            sale_rows.append([header.get(c) for c in SALE_COLUMNS])
-            for n, line in enumerate(sale['lines']):
-                line_rows.append([dict(line, **common, line_no=n).get(c) for c in LINE_COLUMNS])
-            for rows, lots in ((lot_rows, sale['lots']), (misc_rows, sale['misc_lots'])):
-                for n, lot in enumerate(lots):
-                    rows.append([dict(lot, **common, lot_no=n).get(c) for c in LOT_COLUMNS])
-            changes[rp, day][0] += 1
-            changes[rp, day][1] += len(sale['lines'])
-        copy_rows(conn, 'sale', SALE_COLUMNS, sale_rows)
-        copy_rows(conn, 'sale_line', LINE_COLUMNS, line_rows)
-        copy_rows(conn, 'sale_lot', LOT_COLUMNS, lot_rows)
-        copy_rows(conn, 'sale_misc_lot', LOT_COLUMNS, misc_rows)
+
+# The key columns every sales table starts with; the rest come from the sale's dicts.
+_KEY = ('sale_date', 'sale_id', 'retail_point_id')
+SALE_TAIL = [c for c in SALE_COLUMNS if c not in _KEY + ('inbox_id',)]
+LINE_TAIL = [c for c in LINE_COLUMNS if c not in _KEY + ('line_no',)]
+LOT_TAIL = [c for c in LOT_COLUMNS if c not in _KEY + ('lot_no',)]
+
+
+def render_sales(to_write, changes):
+    """COPY text for the four tables from ``to_write`` = [(sale_id, inbox_id, sale)]; counts into
+    ``changes``.  The hot loop: values are formatted straight into text, no row dicts."""
+    sales, lines, lots, misc = [], [], [], []
+    v = _copy_value
+    for sale_id, inbox_id, sale in to_write:
+        day, rp = sale['sale_date'], sale['retail_point_id']
+        key = f"{day.isoformat()}\t{sale_id}\t{rp}"
+        sales.append('\t'.join([key, str(inbox_id), *(v(sale[c]) for c in SALE_TAIL)]))
+        for n, line in enumerate(sale['lines']):
+            lines.append('\t'.join([key, str(n), *(v(line[c]) for c in LINE_TAIL)]))
+        for rows, items in ((lots, sale['lots']), (misc, sale['misc_lots'])):
+            for n, lot in enumerate(items):
+                rows.append('\t'.join([key, str(n), *(v(lot[c]) for c in LOT_TAIL)]))
+        changes[rp, day][0] += 1
+        changes[rp, day][1] += len(sale['lines'])
+    return [''.join(f'{row}\n' for row in rows) for rows in (sales, lines, lots, misc)]
+
+
+#: Column order of the rendered text, per table.
+COPY_COLUMNS = (list(_KEY) + ['inbox_id'] + SALE_TAIL, list(_KEY) + ['line_no'] + LINE_TAIL,
+                list(_KEY) + ['lot_no'] + LOT_TAIL, list(_KEY) + ['lot_no'] + LOT_TAIL)
+TABLES = ('sale', 'sale_line', 'sale_lot', 'sale_misc_lot')
+
+
+def copy_sales(conn, to_write, changes):
+    """COPY the sales of ``to_write`` into the four sales tables."""
+    for table, columns, text in zip(TABLES, COPY_COLUMNS, render_sales(to_write, changes)):
+        copy_text(conn, table, columns, text)

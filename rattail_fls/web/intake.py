@@ -86,7 +86,7 @@ def enqueue_sales(request, intake):
     orders, refused = decode(request, intake)
     if refused:
         return refused
-    submission = intake.submit_sales(request.authorization_header, orders)
+    submission = intake.submit_sales(request.authorization_header, orders, check_stored=len(orders) > 1)
     if len(submission.results) != 1:
         return batch_answer(submission)
     result = submission.results[0]

@@ -1,0 +1,273 @@
+"""Sales ingest, end to end, against its ceiling and the old system's path (`make bench`).
+
+All in one run, on one generated data set:
+
+* **batch**: orders POSTed 500 per request to /api/fls/sales on the real intake
+  (pserve), committed to the inbox, queued on Redis, stored by RQ workers
+  (`rattail fls-worker`) into the shards; timed until every sale is stored;
+* **single**: one order per request on /sales/enqueue_sales/ (double-encoded),
+  as today's clients send them, same path;
+* **ceiling**: COPY of the very same rows straight into the same shard tables;
+* **naive**: one forking RQ job per order writing row by row (the old path).
+
+Prints sale lines per second for each, the ratios, and the workers' peak RSS.
+Options: --orders N (batch path), --single N, --naive N, --workers N.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import redis
+import requests
+import simplejson
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from rattail_fls import devdb  # noqa: E402
+from rattail_fls.devserver import BIN, start_intake  # noqa: E402
+from rattail_fls.loopback.shops import make_order  # noqa: E402
+
+PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rstrip('/')
+REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
+SHOPS = list(range(701, 711))
+
+
+def orders_for(count, seed, prefix):
+    rng = random.Random(seed)
+    days = [datetime.date.today() - datetime.timedelta(days=d) for d in range(1, 8)]
+    result = []
+    for n in range(count):
+        order = make_order(rng, SHOPS[n % len(SHOPS)], days[n % len(days)], n)
+        order['sale_num'] = f"{prefix}-{n}"
+        result.append(order)
+    return result
+
+
+def lines_of(orders):
+    return sum(len(o['sale_line_ids']) for o in orders)
+
+
+def stored_sales(engines):
+    total = 0
+    for engine, schema in engines:
+        with engine.connect() as conn:
+            total += conn.execute(sa.text(f"SELECT count(*) FROM {schema}.sale")).scalar()
+    return total
+
+
+def wait_stored(engines, expected, timeout=900):
+    deadline = time.monotonic() + timeout
+    while stored_sales(engines) < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {stored_sales(engines)} of {expected} sales stored in {timeout}s")
+        time.sleep(0.05)
+
+
+def post_all(url, token, bodies, path, clients):
+    headers = {'Authorization': f'Token {token}', 'Content-Type': 'application/json'}
+    local = threading.local()
+
+    def post(body):
+        if not hasattr(local, 'session'):
+            local.session = requests.Session()
+        answer = local.session.post(url + path, data=body, headers=headers, timeout=120)
+        if answer.status_code not in (200, 202):
+            raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        list(pool.map(post, bodies))
+
+
+def start_workers(config_path, count, env=None):
+    return [subprocess.Popen([str(BIN / 'rattail'), '-c', str(config_path), 'fls-worker',
+                              '--queue', 'sales_processing'], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+
+
+def peak_rss_mb(processes):
+    peaks = []
+    for p in processes:
+        try:
+            status = Path(f'/proc/{p.pid}/status').read_text()
+            peaks.append(int(next(l for l in status.splitlines() if l.startswith('VmHWM')).split()[1]) / 1024)
+        except (OSError, StopIteration):
+            pass
+    return max(peaks, default=0)
+
+
+def stop(processes):
+    for p in processes:
+        p.terminate()
+    for p in processes:
+        p.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--orders', type=int, default=20000)
+    parser.add_argument('--single', type=int, default=3000)
+    parser.add_argument('--naive', type=int, default=600)
+    parser.add_argument('--workers', type=int, default=2)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix='fls-bench-'))
+    names = ('fls_bench_ingest', 'fls_bench_ingest_shards2')
+    urls = [devdb.create_database(PG_URL, n) for n in names]
+    config_path = devdb.write_app_config(tmp / 'rattail.conf', *urls, f'{REDIS_URL}/14')
+    devdb.migrate(config_path)
+    redis.Redis.from_url(f'{REDIS_URL}/14').flushdb()
+
+    from rattail.config import make_config
+    config = make_config([str(config_path)], versioning=True)
+    app = config.get_app()
+    shards = app.get_fls_handler().shards
+    session = app.make_session()
+    shards.upgrade(session)
+    model = app.model
+    user = model.User(username='benchshop', active=True)
+    session.add(user)
+    token = app.get_auth_handler().add_api_token(user, 'bench')
+    for rp in SHOPS:
+        point = model.FlsRetailPoint(retail_point_id=rp, name=f'Bench {rp}')
+        session.add(point)
+        shards.assign(session, point)
+    session.flush()
+    for rp in SHOPS:
+        session.add(model.FlsTokenRetailPoint(token_uuid=token.uuid, retail_point_id=rp))
+    token_string = token.token_string
+    session.commit()
+    engines = [(shards.engine(spec.engine_key), spec.schema) for spec in shards.specs.values()]
+    # partitions for the days used, so neither path pays for DDL while timed
+    for name in shards.specs:
+        with shards.begin(name) as conn:
+            from rattail_fls.db import storage
+            storage.ensure_day_partitions(conn, [datetime.date.today() - datetime.timedelta(days=d)
+                                                 for d in range(0, 9)])
+
+    batch_orders = orders_for(args.orders, 1, 'B')
+    single_orders = orders_for(args.single, 2, 'S')
+    print(f"data: {len(batch_orders)} orders / {lines_of(batch_orders)} lines (batch), "
+          f"{len(single_orders)} orders / {lines_of(single_orders)} lines (single), "
+          f"{len(SHOPS)} retail points over 2 shards in 2 databases; {args.workers} workers; 2 cores")
+
+    server, url = start_intake(config_path)
+    workers = start_workers(config_path, args.workers)
+    try:
+        bodies = [simplejson.dumps(batch_orders[i:i + 500], use_decimal=True)
+                  for i in range(0, len(batch_orders), 500)]
+        start = time.perf_counter()
+        post_all(url, token_string, bodies, '/api/fls/sales', clients=4)
+        accepted = time.perf_counter() - start
+        wait_stored(engines, len(batch_orders))
+        batch_time = time.perf_counter() - start
+
+        before = stored_sales(engines)
+        bodies = [simplejson.dumps(simplejson.dumps(o, use_decimal=True)) for o in single_orders]
+        start = time.perf_counter()
+        post_all(url, token_string, bodies, '/sales/enqueue_sales/', clients=8)
+        single_accepted = time.perf_counter() - start
+        wait_stored(engines, before + len(single_orders))
+        single_time = time.perf_counter() - start
+        worker_rss = peak_rss_mb(workers)
+        intake_rss = peak_rss_mb([server])
+    finally:
+        stop(workers + [server])
+
+    ceiling_time = copy_ceiling(shards, batch_orders)
+    naive_time, naive_orders = naive_path(shards, config, args.naive, args.workers)
+
+    rate = lambda lines, seconds: lines / seconds  # noqa: E731
+    batch_rate = rate(lines_of(batch_orders), batch_time)
+    single_rate = rate(lines_of(single_orders), single_time)
+    ceiling_rate = rate(lines_of(batch_orders), ceiling_time)
+    naive_rate = rate(lines_of(naive_orders), naive_time)
+    print(f"batch  (500 orders/request):  {batch_rate:10,.0f} lines/s end to end "
+          f"({batch_time:.1f}s; intake accepted all in {accepted:.1f}s)")
+    print(f"single (1 order/request):     {single_rate:10,.0f} lines/s end to end "
+          f"({single_time:.1f}s; {len(single_orders) / single_accepted:,.0f} requests/s accepted)")
+    print(f"ceiling (COPY same rows):     {ceiling_rate:10,.0f} lines/s ({ceiling_time:.1f}s; with their headers and lots)")
+    print(f"naive (fork/job, row by row): {naive_rate:10,.0f} lines/s ({len(naive_orders)} orders, "
+          f"{naive_time:.1f}s)")
+    print(f"ratios: batch/ceiling {batch_rate / ceiling_rate:.2f}, single/ceiling "
+          f"{single_rate / ceiling_rate:.2f}, batch/naive {batch_rate / naive_rate:.1f}x, "
+          f"single/naive {single_rate / naive_rate:.1f}x")
+    print(f"peak RSS: worker {worker_rss:.0f} MB, intake server {intake_rss:.0f} MB")
+    config.appdb_engine.dispose()
+    for engine, _ in engines:
+        engine.dispose()
+    for name in names:
+        devdb.drop_database(PG_URL, name)
+
+
+def copy_ceiling(shards, orders):
+    """COPY the same sales, lines and lots, pre-rendered, into a fresh shard schema: the physical
+    ceiling (only the COPY is timed)."""
+    from rattail_fls.db import shard_migrations, storage
+    from rattail_fls.sales import contract
+    from rattail_fls.sales.store import COPY_COLUMNS, TABLES, copy_text, render_sales
+
+    rules = contract.Rules(max_past_days=30)
+    sales = [contract.validate_sale(contract.loads(simplejson.dumps(o, use_decimal=True)), rules)
+             for o in orders]
+    texts = render_sales([(i, i, sale) for i, sale in enumerate(sales, 1)], defaultdict(lambda: [0, 0]))
+    engine = shards.engine('default')
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS fls_ceiling CASCADE"))
+        shard_migrations.upgrade_schema(conn, 'fls_ceiling', 'partitions', 7)
+        storage.ensure_day_partitions(conn, {s['sale_date'] for s in sales})
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL search_path TO fls_ceiling"))
+        start = time.perf_counter()
+        for table, columns, text in zip(TABLES, COPY_COLUMNS, texts):
+            copy_text(conn, table, columns, text)
+        elapsed = time.perf_counter() - start
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA fls_ceiling CASCADE"))
+    return elapsed
+
+
+def naive_path(shards, config, count, workers):
+    """One forking RQ job per order, row-by-row INSERTs, into a scratch schema."""
+    from rq import Queue
+    from rattail_fls.db import shard_migrations, storage
+
+    orders = orders_for(count, 3, 'N')
+    engine = shards.engine('default')
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS fls_naive CASCADE"))
+        shard_migrations.upgrade_schema(conn, 'fls_naive', 'partitions', 7)
+        storage.ensure_day_partitions(conn, {datetime.date.fromisoformat(o['sale_date']) for o in orders})
+    connection = redis.Redis.from_url(f'{REDIS_URL}/14')
+    queue = Queue('naive_bench', connection=connection)
+    for n, order in enumerate(orders, 1):
+        queue.enqueue('naive_jobs.store_order', simplejson.dumps(order, use_decimal=True), n, result_ttl=0)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / 'bench'), NAIVE_SCHEMA='fls_naive',
+               NAIVE_DSN=engine.url.render_as_string(hide_password=False))
+    start = time.perf_counter()
+    procs = [subprocess.Popen([str(BIN / 'rq'), 'worker', '--burst', '--url', f'{REDIS_URL}/14', 'naive_bench'],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(workers)]
+    for p in procs:
+        p.wait()
+    elapsed = time.perf_counter() - start
+    with engine.begin() as conn:
+        done = conn.execute(sa.text("SELECT count(*) FROM fls_naive.sale")).scalar()
+        conn.execute(sa.text("DROP SCHEMA fls_naive CASCADE"))
+    if done != len(orders):
+        raise RuntimeError(f"naive path stored {done} of {len(orders)} orders")
+    return elapsed, orders
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,44 @@
+"""Run the intake API under pserve in the background, as in production (demo, benches)."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from rattail_fls.devconfig import write_config
+from rattail_fls.devdb import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def start_intake(rattail_conf, threads=8):
+    """Write ``intake.conf`` (from the example) next to ``rattail_conf`` and serve it.
+
+    Returns ``(process, url)``; raises RuntimeError if it does not answer.
+    """
+    rattail_conf = Path(rattail_conf)
+    ini = rattail_conf.parent / 'intake.conf'
+    port = free_port()
+    write_config(ROOT / 'app' / 'intake.conf.example', ini, {
+        ('app:main', 'rattail.config'): str(rattail_conf),
+        ('server:main', 'port'): str(port), ('server:main', 'threads'): str(threads)})
+    process = subprocess.Popen([str(BIN / 'pserve'), f'file+ini:{ini}'], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f'http://127.0.0.1:{port}'
+    for _ in range(150):
+        try:
+            if requests.get(url + '/api/fls/health', timeout=1).ok:
+                return process, url
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"the intake API did not start: try `pserve file+ini:{ini}`")
