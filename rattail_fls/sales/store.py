@@ -201,7 +201,7 @@ def render_sales(to_write, changes):
     for sale_id, inbox_id, sale in to_write:
         day, rp = sale['sale_date'], sale['retail_point_id']
         key = f"{day.isoformat()}\t{sale_id}\t{rp}"
-        sales.append('\t'.join([key, str(inbox_id), *(v(sale[c]) for c in SALE_TAIL)]))
+        sales.append('\t'.join([key, v(inbox_id), *(v(sale[c]) for c in SALE_TAIL)]))
         for n, line in enumerate(sale['lines']):
             lines.append('\t'.join([key, str(n), *(v(line[c]) for c in LINE_TAIL)]))
         for rows, items in ((lots, sale['lots']), (misc, sale['misc_lots'])):

@@ -1,0 +1,120 @@
+"""Day close at scale: one business date of 200 retail points (~400,000 lines) (`make bench`).
+
+Sales are loaded straight into the shards (COPY, untimed); then, in one run:
+* **close**: `DayCloser.close()` for every retail point: aggregation per counter
+  and journal with lines, lots and misc lots, reconciliation, versioned
+  summaries stored in the main DB;
+* **one SQL aggregate**: a single hand-written GROUP BY over the same rows
+  (the lines per counter, journal, product and price), no lots, no storage.
+Prints both times and the ratio.  Options: --retail-points N, --orders N (per point).
+"""
+
+import argparse
+import datetime
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from rattail_fls import devdb  # noqa: E402
+from rattail_fls.loopback.shops import make_order  # noqa: E402
+
+PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rstrip('/')
+REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
+DAY = datetime.date.today() - datetime.timedelta(days=1)
+
+ONE_AGGREGATE = """
+SELECT s.retail_point_id, s.sale_counter_id, s.payment_journal_id, l.product_id, l.price_unit,
+       sum(l.product_uom_qty), sum(l.total_cess), count(*)
+FROM {schema}.sale_line l JOIN {schema}.sale s ON s.sale_date = l.sale_date AND s.sale_id = l.sale_id
+WHERE l.sale_date = :day AND s.sale_date = :day
+GROUP BY 1, 2, 3, 4, 5
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--retail-points', type=int, default=200)
+    parser.add_argument('--orders', type=int, default=570, help="orders per retail point")
+    args = parser.parse_args()
+
+    names = ('fls_bench_dayclose', 'fls_bench_dayclose_shards2')
+    urls = [devdb.create_database(PG_URL, n) for n in names]
+    config_path = devdb.write_app_config(Path(tempfile.mkdtemp()) / 'rattail.conf', *urls, f'{REDIS_URL}/14')
+    devdb.migrate(config_path)
+
+    from rattail.config import make_config
+    config = make_config([str(config_path)], versioning=True)  # before any model is imported
+    from rattail_fls.db import storage
+    from rattail_fls.sales import contract
+    from rattail_fls.sales.processor import bump_business_days
+    from rattail_fls.sales.store import COPY_COLUMNS, TABLES, copy_text, render_sales
+    from rattail_fls.summaries.closer import DayCloser
+
+    app = config.get_app()
+    shards = app.get_fls_handler().shards
+    session = app.make_session()
+    shards.upgrade(session)
+    points = list(range(1001, 1001 + args.retail_points))
+    for rp in points:
+        point = app.model.FlsRetailPoint(retail_point_id=rp, name=f'Bench {rp}')
+        session.add(point)
+        shards.assign(session, point)
+    session.commit()
+
+    rng, rules = random.Random(5), contract.Rules()
+    by_shard, changes, lines = defaultdict(list), defaultdict(lambda: [0, 0]), 0
+    routes = shards.routes(session, points)
+    sale_id = 0
+    for rp in points:
+        for n in range(args.orders):
+            sale_id += 1
+            order = make_order(rng, rp, DAY, n)
+            sale = contract.validate_sale(contract.loads(contract.dumps(order)), rules)
+            by_shard[routes[rp]].append((sale_id, None, sale))
+            lines += len(sale['lines'])
+    for shard, items in by_shard.items():
+        with shards.begin(shard) as conn:
+            storage.ensure_day_partitions(conn, [DAY])
+            for table, columns, text in zip(TABLES, COPY_COLUMNS, render_sales(items, changes)):
+                copy_text(conn, table, columns, text)
+            conn.execute(sa.text("ANALYZE sale; ANALYZE sale_line; ANALYZE sale_lot; ANALYZE sale_misc_lot"))
+    with config.appdb_engine.begin() as conn:
+        bump_business_days(conn, changes)
+    print(f"data: {len(points)} retail points, {sale_id} sales, {lines} lines on {DAY} over 2 shards")
+
+    closer = DayCloser(config)
+    start = time.perf_counter()
+    results = [closer.close(rp, DAY) for rp in points]
+    close_time = time.perf_counter() - start
+    summaries = sum(r['new'] for r in results)
+    held = sum(r['held'] for r in results)
+
+    start = time.perf_counter()
+    groups = 0
+    for spec in shards.specs.values():
+        with shards.engine(spec.engine_key).connect() as conn:
+            groups += len(conn.execute(sa.text(ONE_AGGREGATE.format(schema=spec.schema)), {'day': DAY}).all())
+    sql_time = time.perf_counter() - start
+
+    print(f"close all:        {close_time:6.2f}s  ({summaries} summaries built, reconciled and stored; "
+          f"{held} held; {lines / close_time:,.0f} lines/s)")
+    print(f"one SQL aggregate: {sql_time:6.2f}s  ({groups} line groups, nothing stored)")
+    print(f"ratio close/aggregate: {close_time / sql_time:.1f}x")
+    session.close()
+    config.appdb_engine.dispose()
+    for engine in shards.engines():
+        engine.dispose()
+    for name in names:
+        devdb.drop_database(PG_URL, name)
+
+
+if __name__ == '__main__':
+    main()
