@@ -92,7 +92,7 @@ def main():
 
     closer = DayCloser(config)
     start = time.perf_counter()
-    results = [closer.close(rp, DAY) for rp in points]
+    results = closer.close_many(points, DAY)
     close_time = time.perf_counter() - start
     summaries = sum(r['new'] for r in results)
     held = sum(r['held'] for r in results)

@@ -40,7 +40,7 @@ def fls_day_close(
             results = closer.close_due(day, retail_point, requested_by='cli', progress=get_progress(ctx))
         else:
             points = retail_point or _points_with_sales(config, day)
-            results = [closer.close(rp, day, requested_by='cli') for rp in points]
+            results = closer.close_many(points, day, requested_by='cli') if points else []
     print_table(results, ['retail_point_id', 'sale_date', 'shard', 'sales', 'new', 'unchanged',
                           'superseded', 'held'])
     held = sum(r['held'] for r in results)

@@ -32,29 +32,46 @@ class DayCloser:
 
     def close(self, retail_point_id, day, requested_by='cli'):
         """Close one day; returns a result dict (counts of new, unchanged, superseded, held)."""
+        return self.close_many([retail_point_id], day, requested_by)[0]
+
+    def close_many(self, retail_point_ids, day, requested_by='cli'):
+        """Close ``day`` for several retail points: one aggregation pass per shard, one commit.
+
+        Returns one result dict per retail point, in the given order.
+        """
         session = self.config.get_app().make_session()
         try:
-            shard = self.router.routes(session, [retail_point_id]).get(retail_point_id)
-            if shard is None:
-                raise ConfigError(f"retail point {retail_point_id} is unknown, inactive or has no shard")
-            close = self._lock_day(session, retail_point_id, day)
-            changed_at = session.execute(
-                sa.select(FlsBusinessDay.changed_at).where(FlsBusinessDay.retail_point_id == retail_point_id)
-                .where(FlsBusinessDay.sale_date == day)).scalar()
-            with self.router.begin(shard, isolation_level='REPEATABLE READ') as conn:
-                summaries = aggregate_day(conn, retail_point_id, day, self.tolerance)
-            result = self._store(session, retail_point_id, day, summaries)
-            close.closes = (close.closes or 0) + 1
-            close.closed_at = sa.func.now()
-            close.sales_changed_at = changed_at
-            close.requested_by = requested_by
-            close.sale_count = sum(s['totals']['sale_count'] for s in summaries)
-            close.summary_count = len(summaries)
+            routes = self.router.routes(session, retail_point_ids)
+            unknown = [rp for rp in retail_point_ids if rp not in routes]
+            if unknown:
+                raise ConfigError(f"retail point(s) {', '.join(map(str, unknown))} unknown, inactive "
+                                  "or without a shard")
+            closes = {rp: self._lock_day(session, rp, day) for rp in sorted(set(retail_point_ids))}
+            changed_at = dict(session.execute(
+                sa.select(FlsBusinessDay.retail_point_id, FlsBusinessDay.changed_at)
+                .where(FlsBusinessDay.retail_point_id.in_(list(closes)))
+                .where(FlsBusinessDay.sale_date == day)).all())
+            by_point = {rp: [] for rp in closes}
+            for shard in sorted(set(routes.values())):
+                points = [rp for rp in closes if routes[rp] == shard]
+                with self.router.begin(shard, isolation_level='REPEATABLE READ') as conn:
+                    for summary in aggregate_day(conn, points, day, self.tolerance):
+                        by_point[summary['key'][0]].append(summary)
+            results = {}
+            for rp, close in closes.items():
+                summaries = by_point[rp]
+                result = self._store(session, rp, day, summaries)
+                close.closes = (close.closes or 0) + 1
+                close.closed_at = sa.func.now()
+                close.sales_changed_at = changed_at.get(rp)
+                close.requested_by = requested_by
+                close.sale_count = sum(s['totals']['sale_count'] for s in summaries)
+                close.summary_count = len(summaries)
+                result.update(retail_point_id=rp, sale_date=day, shard=routes[rp], sales=close.sale_count)
+                results[rp] = result
             session.commit()
-            result.update(retail_point_id=retail_point_id, sale_date=day, shard=shard,
-                          sales=close.sale_count)
-            log.info("closed %s %s: %s", retail_point_id, day, result)
-            return result
+            log.info("closed %s for %d retail points", day, len(results))
+            return [results[rp] for rp in retail_point_ids]
         except Exception:
             session.rollback()
             raise
@@ -92,7 +109,7 @@ class DayCloser:
             held = not summary['reconciled']
             new = FlsSummary(
                 sale_num=summary['sale_num'], version=version, retail_point_id=retail_point_id,
-                sale_date=day, sale_counter_id=summary['key'][0], payment_journal_id=summary['key'][1],
+                sale_date=day, sale_counter_id=summary['key'][1], payment_journal_id=summary['key'][2],
                 status=HELD if held else PENDING, payload=payload,
                 hold_reason="reconciliation mismatch: " + ', '.join(
                     c['check'] for c in summary['checks'] if not c['ok']) if held else None,
@@ -123,12 +140,14 @@ class DayCloser:
             return [tuple(r) for r in conn.execute(query)]
 
     def close_due(self, until, retail_point_ids=None, requested_by='nightly', progress=None):
-        """Close every due day (see :meth:`due_days`); returns the result dicts."""
-        days = self.due_days(until, retail_point_ids)
+        """Close every due day (see :meth:`due_days`), a date at a time; returns the result dicts."""
+        by_date = {}
+        for rp, day in self.due_days(until, retail_point_ids):
+            by_date.setdefault(day, []).append(rp)
         results = []
         self.config.get_app().progress_loop(
-            lambda day, i: results.append(self.close(*day, requested_by=requested_by)),
-            days, progress, message=f"Closing {len(days)} business days")
+            lambda item, i: results.extend(self.close_many(item[1], item[0], requested_by)),
+            sorted(by_date.items()), progress, message=f"Closing {len(by_date)} business dates")
         return results
 
     def process_requests(self, ids=(), limit=50):
