@@ -182,3 +182,27 @@ def test_cli_upgrade_assign_list(databases, shards):
     assert bad.returncode == 1
     assert 'retail point 778 does not exist; pass --name' in bad.stderr
     assert 'Traceback' not in bad.stderr
+
+
+def test_upgrade_evolves_shard_tables(app, shards, session, monkeypatch):
+    """A later shard migration is applied once to every shard, in every database."""
+    def add_note(conn, storage):
+        conn.execute(sa.text("ALTER TABLE sale ADD COLUMN test_note varchar"))
+
+    monkeypatch.setattr(shard_migrations, 'MIGRATIONS',
+                        shard_migrations.MIGRATIONS + [(99, "test: sale.test_note", add_note)])
+    try:
+        results = shards.upgrade(session)
+        assert [(r['shard'], r['version'], r['applied']) for r in results] == [
+            ('s01', 99, [99]), ('s02', 99, [99])]
+        assert [r['applied'] for r in shards.upgrade(session)] == [[], []]
+        for name in ('s01', 's02'):
+            with shards.begin(name) as conn:
+                columns = {c['name'] for c in sa.inspect(conn).get_columns('sale', schema=shards.spec(name).schema)}
+                assert 'test_note' in columns
+    finally:
+        for name in ('s01', 's02'):
+            with shards.begin(name) as conn:
+                conn.execute(sa.text("ALTER TABLE sale DROP COLUMN IF EXISTS test_note"))
+                conn.execute(sa.text("DELETE FROM shard_migration WHERE version = 99"))
+        session.rollback()
