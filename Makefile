@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.npm-ci.stamp
 ENV := set -a && . var/services.env && set +a &&
 
-.PHONY: all venv services test demo bench web stop-services clean
+.PHONY: all venv node services test demo bench web stop-services clean
 
 all: test
 
@@ -25,10 +26,19 @@ $(STAMP): setup.py constraints.txt $(VENV)/.prereqs
 
 venv: $(STAMP)
 
+# Test-only Node packages (PGlite with TimescaleDB, for tests/test_timescaledb.py):
+# `npm ci` again only when the lock file changes.
+$(NPM_STAMP): package.json package-lock.json .npmrc
+	@command -v npm >/dev/null || bash scripts/prereqs.sh
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node: $(NPM_STAMP)
+
 services:
 	@bash scripts/services.sh ensure
 
-test: venv services
+test: venv node services
 	$(ENV) $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 demo: venv services
@@ -43,4 +53,4 @@ stop-services:
 	@bash scripts/services.sh stop
 
 clean:
-	rm -rf $(VENV) var build *.egg-info .pytest_cache
+	rm -rf $(VENV) var build *.egg-info .pytest_cache node_modules

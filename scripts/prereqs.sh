@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the virtualenv needs, only when missing:
-# python3 with venv, and pg_config + gcc to build psycopg2.
+# python3 with venv, pg_config + gcc to build psycopg2, node + npm for the tests.
 set -euo pipefail
 need=()
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v pg_config >/dev/null || need+=(libpq-dev)
 command -v gcc >/dev/null || need+=(gcc)
+# node + npm for the test-only PGlite server (package.json; tests/test_timescaledb.py)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null || need+=(python3-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"

@@ -35,7 +35,10 @@ def choose_storage(conn, preference):
     if state == 'available' and preference in ('auto', TIMESCALEDB):
         try:
             with conn.begin_nested():
-                conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
+                # In public, not in the first schema on the search path (the shard's own):
+                # there its functions would be invisible to the other shards, and dropped
+                # with the shard's schema.
+                conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS timescaledb SCHEMA public"))
             state = 'installed'
         except sa.exc.DBAPIError as error:
             log.warning("timescaledb is available but cannot be created: %s",
