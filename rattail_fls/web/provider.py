@@ -11,6 +11,9 @@ from tailbone.providers import TailboneProvider
 MENU_ITEMS = [
     ("Retail Points", 'fls.retail_points'),
     ("Shards", 'fls.shards'),
+    ("Inbox", 'fls.inbox'),
+    ("Business Days", 'fls.business_days'),
+    ("Day Closes", 'fls.day_closes'),
 ]
 
 

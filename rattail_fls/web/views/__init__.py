@@ -4,3 +4,5 @@
 def includeme(config):
     config.include('rattail_fls.web.views.retail_points')
     config.include('rattail_fls.web.views.shards')
+    config.include('rattail_fls.web.views.inbox')
+    config.include('rattail_fls.web.views.days')

@@ -1,0 +1,108 @@
+"""The sales inbox: what shops sent, its status and reasons; fix and replay rejected rows.
+
+Editing is only offered for rejected rows, and saving an edit *is* the replay:
+the corrected body is checked as JSON, the row goes back to pending through
+the same ``inbox.replay()`` as ``rattail fls-inbox replay``, and the workers
+get the row once the transaction commits.
+"""
+
+import json
+
+import colander
+import transaction
+from deform import widget as dfwidget
+from webhelpers2.html import HTML
+from zope.sqlalchemy import mark_changed
+
+from tailbone.views import MasterView
+
+from rattail_fls.db.model.inbox import FlsInbox, REJECTED
+from rattail_fls.queue.enqueue import enqueue
+from rattail_fls.sales import contract, inbox
+
+
+class InboxView(MasterView):
+    """Master view for :class:`FlsInbox` (``id`` is unique; the partition key is not needed)."""
+
+    model_class = FlsInbox
+    model_key = 'id'
+    url_prefix = '/fls/inbox'
+    route_prefix = 'fls.inbox'
+    creatable = False
+    deletable = False
+    editable = True
+
+    labels = {'retail_point_id': "Retail Point ID", 'sale_num': "Sale Num"}
+    grid_columns = ['id', 'received_at', 'kind', 'source', 'retail_point_id', 'sale_num', 'sale_date',
+                    'status', 'attempts', 'errors']
+    form_fields = ['id', 'received_at', 'kind', 'source', 'retail_point_id', 'sale_num', 'sale_date',
+                   'status', 'attempts', 'processed_at', 'errors', 'body']
+
+    def configure_grid(self, g):
+        super().configure_grid(g)
+        g.set_sort_defaults('id', 'desc')
+        g.set_link('id')
+        g.filters['status'].default_active = True
+        g.filters['status'].default_verb = 'equal'
+        g.filters['status'].default_value = REJECTED
+        g.set_renderer('errors', self.render_first_error)
+
+    def render_first_error(self, row, field):
+        errors = json.loads(row.errors or '[]')
+        return f"{errors[0]['field']}: {errors[0]['reason']}" if errors else ''
+
+    def editable_instance(self, row):
+        return row.status == REJECTED
+
+    def configure_form(self, f):
+        super().configure_form(f)
+        f.set_renderer('errors', self.render_errors)
+        if self.editing:
+            for field in list(f.fields):
+                if field not in ('id', 'status', 'errors', 'body'):
+                    f.remove(field)
+            f.set_readonly('id')
+            f.set_readonly('status')
+            f.set_readonly('errors')
+            f.set_label('body', "Corrected payload (JSON); saving replays the row")
+            f.set_widget('body', dfwidget.TextAreaWidget(cols=100, rows=25))
+            f.set_validator('body', self.valid_payload)
+        else:
+            f.set_renderer('body', self.render_body)
+
+    def render_errors(self, row, field):
+        errors = json.loads(row.errors or '[]')
+        return HTML.tag('ul', c=[HTML.tag('li', c=f"{e['field']}: {e['reason']}") for e in errors])
+
+    def render_body(self, row, field):
+        return HTML.tag('pre', c=json.dumps(json.loads(row.body), indent=2))
+
+    def valid_payload(self, node, value):
+        try:
+            contract.decode_body(value)
+        except contract.Invalid as invalid:
+            raise colander.Invalid(node, str(invalid)) from None
+
+    def save_edit_form(self, form):
+        row = self.get_instance()
+        corrected = contract.dumps(contract.decode_body(form.validated['body']))
+        session = self.Session()
+        inbox.replay(session.connection(), ids=[row.id], body=corrected)
+        mark_changed(session)  # plain SQL: tell pyramid_tm there is something to commit
+        kind = 'sales_processing' if row.kind == 'sale' else 'day_close'
+        config, ids = self.rattail_config, [row.id]
+        transaction.get().addAfterCommitHook(lambda ok: ok and enqueue(config, kind, ids))
+        self.Session.expire(row)
+        self.request.session.flash(f"Inbox row {row.id} was replayed with the corrected payload.")
+        return row
+
+    def get_instance_title(self, row):
+        return f"#{row.id} {row.kind} {row.sale_num or ''}".strip()
+
+
+def defaults(config, **kwargs):
+    kwargs.get('InboxView', InboxView).defaults(config)
+
+
+def includeme(config):
+    defaults(config)
