@@ -7,6 +7,7 @@ tests that need it, never skips them.
 """
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -161,3 +162,64 @@ def run_workers(config, kinds=('sales_processing',)):
     """Drain the queues with a real RQ worker in burst mode (in-process SimpleWorker)."""
     from rattail_fls.queue.worker import make_worker
     make_worker(config, list(kinds)).work(burst=True, with_scheduler=False)
+
+
+# -- the Tailbone web app (one per test session: building a second in the same
+# process breaks Continuum's mappings) -------------------------------------------
+
+PASSWORD = 'secret-pass'
+
+
+@pytest.fixture(scope='session')
+def wsgi_app(databases, shards, tmp_path_factory):
+    """The real app, as ``pserve`` would make it from a web.conf including the test config."""
+    web_conf = tmp_path_factory.mktemp('web') / 'web.conf'
+    web_conf.write_text(f"[rattail.config]\ninclude = {databases['config_path']}\n")
+    from rattail_fls.web.app import main
+    return main({}, **{
+        'rattail.config': str(web_conf),
+        'beaker.session.type': 'memory',
+        'beaker.session.key': 'rattail_fls_test',
+        'beaker.session.secret': 'test-only-secret',
+    })
+
+
+@pytest.fixture(scope='session')
+def users(app):
+    """``admin`` (Administrator role), ``shardviewer`` (may only list shards), ``nobody``."""
+    auth = app.get_auth_handler()
+    session = app.make_session()
+    viewers = app.model.Role(name='web_shard_viewers')
+    auth.grant_permission(viewers, 'fls.shards.list')
+    roles = {'admin': auth.get_role_administrator(session), 'shardviewer': viewers, 'nobody': None}
+    made = {}
+    for name, role in roles.items():
+        user = auth.make_user(session, username=f'web_{name}')
+        auth.set_user_password(user, PASSWORD)
+        if role is not None:
+            user.roles.append(role)
+        made[name] = user.username
+    session.commit()
+    session.close()
+    return made
+
+
+def csrf_token(response):
+    return re.search(r'name="_csrf" type="hidden" value="([^"]+)"', response.text).group(1)
+
+
+def log_in(wsgi_app, username):
+    import webtest
+    browser = webtest.TestApp(wsgi_app)
+    page = browser.get('/login')
+    result = browser.post('/login', {'_csrf': csrf_token(page), 'username': username,
+                                     'password': PASSWORD})
+    assert result.status_int == 302 and result.location.rstrip('/') == 'http://localhost'
+    return browser
+
+
+@pytest.fixture(scope='session')
+def admin(wsgi_app, users):
+    browser = log_in(wsgi_app, users['admin'])
+    browser.get('/root/yes', status=302)
+    return browser

@@ -11,62 +11,7 @@ import pytest
 import sqlalchemy as sa
 import webtest
 
-from rattail_fls.web.app import main
-
-PASSWORD = 'secret-pass'
-
-
-@pytest.fixture(scope='module')
-def wsgi_app(databases, shards, tmp_path_factory):
-    """The real app, as ``pserve`` would make it from a web.conf including the test config."""
-    web_conf = tmp_path_factory.mktemp('web') / 'web.conf'
-    web_conf.write_text(f"[rattail.config]\ninclude = {databases['config_path']}\n")
-    return main({}, **{
-        'rattail.config': str(web_conf),
-        'beaker.session.type': 'memory',
-        'beaker.session.key': 'rattail_fls_test',
-        'beaker.session.secret': 'test-only-secret',
-    })
-
-
-@pytest.fixture(scope='module')
-def users(app):
-    """``admin`` (Administrator role), ``shardviewer`` (may only list shards), ``nobody``."""
-    auth = app.get_auth_handler()
-    session = app.make_session()
-    viewers = app.model.Role(name='web_shard_viewers')
-    auth.grant_permission(viewers, 'fls.shards.list')
-    roles = {'admin': auth.get_role_administrator(session), 'shardviewer': viewers, 'nobody': None}
-    made = {}
-    for name, role in roles.items():
-        user = auth.make_user(session, username=f'web_{name}')
-        auth.set_user_password(user, PASSWORD)
-        if role is not None:
-            user.roles.append(role)
-        made[name] = user.username
-    session.commit()
-    session.close()
-    return made
-
-
-def csrf_token(response):
-    return re.search(r'name="_csrf" type="hidden" value="([^"]+)"', response.text).group(1)
-
-
-def log_in(wsgi_app, username):
-    browser = webtest.TestApp(wsgi_app)
-    page = browser.get('/login')
-    result = browser.post('/login', {'_csrf': csrf_token(page), 'username': username,
-                                     'password': PASSWORD})
-    assert result.status_int == 302 and result.location.rstrip('/') == 'http://localhost'
-    return browser
-
-
-@pytest.fixture(scope='module')
-def admin(wsgi_app, users):
-    browser = log_in(wsgi_app, users['admin'])
-    browser.get('/root/yes', status=302)
-    return browser
+from conftest import csrf_token, log_in
 
 
 def grid_rows(response):

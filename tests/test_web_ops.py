@@ -11,8 +11,7 @@ from rattail_fls.sales import inbox
 from rattail_fls.sales.processor import SalesProcessor
 from rattail_fls.summaries.closer import DayCloser
 
-from conftest import make_shop
-from test_web import admin, csrf_token, log_in, users, wsgi_app  # noqa: F401  (shared fixtures)
+from conftest import csrf_token, log_in, make_shop
 
 DAY = datetime.date.today() - datetime.timedelta(days=4)
 
@@ -33,7 +32,7 @@ def inbox_status(config, inbox_id):
                             {'i': inbox_id}).one()
 
 
-def test_fix_and_replay_a_rejected_row(admin, config, app, shards):  # noqa: F811
+def test_fix_and_replay_a_rejected_row(admin, config, app, shards):
     make_shop(app, shards, 8101, 's01')
     good = make_order(random.Random(3), 8101, DAY, 1)
     bad = dict(good, sale_date='21/11/2026')
@@ -59,7 +58,7 @@ def test_fix_and_replay_a_rejected_row(admin, config, app, shards):  # noqa: F81
     assert again.status_int != 200 or 'name="body"' not in again.text, again.status_int
 
 
-def test_business_days_and_day_closes(admin, config, app, shards):  # noqa: F811
+def test_business_days_and_day_closes(admin, config, app, shards):
     make_shop(app, shards, 8102, 's02')
     with config.appdb_engine.begin() as conn:
         keys = inbox.accept(conn, [{'body': simplejson.dumps(make_order(random.Random(4), 8102, DAY, 1),
@@ -74,7 +73,7 @@ def test_business_days_and_day_closes(admin, config, app, shards):  # noqa: F811
                for row in closes.text.split('{"_index"'))
 
 
-def test_operations_need_permissions(wsgi_app, users):  # noqa: F811
+def test_operations_need_permissions(wsgi_app, users):
     browser = log_in(wsgi_app, users['nobody'])
     for url in ('/fls/inbox/', '/fls/business-days/', '/fls/day-closes/'):
         assert browser.get(url, expect_errors=True).status_int in (302, 403)
