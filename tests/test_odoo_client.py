@@ -204,6 +204,39 @@ def test_success_lost_is_transient_but_created(odoo, client):
     assert client.push(SUMMARY).local_data_id == 2
 
 
+# -- maybe_delivered: could Odoo have created the record anyway? -------------
+
+def test_lost_answers_may_have_been_delivered(odoo, client):
+    odoo.queue_behaviours(['success_lost'])
+    assert client.push(SUMMARY).maybe_delivered  # connection dropped after the request was sent
+    odoo.queue_behaviours(['hang'])
+    timed_out = OdooSummaryClient(odoo.url, connect_timeout=1, read_timeout=0.2).push(SUMMARY)
+    assert timed_out.maybe_delivered and 'waiting' in timed_out.message
+
+
+def test_gateway_timeout_may_have_been_delivered():
+    with LoopbackOdoo(hang_seconds=0.05) as odoo:
+        odoo.set_behaviour('hang')
+        result = OdooSummaryClient(odoo.url, read_timeout=2).push(SUMMARY)
+    assert_failure(result, TRANSIENT, 504)
+    assert result.maybe_delivered
+
+
+@pytest.mark.parametrize('behaviour', ['success', 'failed', 'error', 'no_result', 'bad_request',
+                                       'not_found', 'unsupported', 'bad_gateway'])
+def test_definite_answers_were_not_delivered(odoo, client, behaviour):
+    odoo.set_behaviour(behaviour)
+    assert client.push(SUMMARY).maybe_delivered is False
+
+
+def test_connection_refused_was_not_delivered():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    result = OdooSummaryClient(f'http://127.0.0.1:{port}/api/sales-summary', connect_timeout=1).push(SUMMARY)
+    assert (result.failure, result.maybe_delivered) == (TRANSIENT, False)
+
+
 def test_delay(odoo, client):
     odoo.delay = 0.05
     result = client.push(SUMMARY)

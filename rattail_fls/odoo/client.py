@@ -9,6 +9,11 @@ retry, stop and alert, or record the message:
 * ``configuration``: 4xx, redirects, bad URL, TLS errors -> stop until an operator fixes it;
 * ``application``: HTTP 200 that is not a success (``Failed``, ``error``
   envelope, no ``result``, not JSON) -> record the message, retry a few times.
+
+Independently of the class, ``maybe_delivered`` says whether Odoo may have
+created the record anyway: the request was sent but its answer was lost (read
+timeout, connection dropped after connecting, HTTP 504 from a proxy).  Odoo has
+no idempotency key, so such a push must not be retried blindly.
 """
 
 import logging
@@ -21,6 +26,7 @@ from urllib.parse import urlsplit
 import bcrypt
 import requests
 import simplejson
+import urllib3
 
 from rattail_fls.config import ConfigError, get_number, get_setting
 
@@ -48,6 +54,10 @@ class PushResult:
     message: str
     excerpt: str
     elapsed: float
+    #: The request may have reached Odoo and created a record even though we saw
+    #: no success (ambiguous outcome): read timeout, connection lost after it was
+    #: established, HTTP 504.  False for failures that prove nothing was created.
+    maybe_delivered: bool = False
 
 
 def _encode_default(obj):
@@ -121,9 +131,20 @@ class OdooSummaryClient:
         return result
 
 
-def _failure(kind, message, elapsed, http_status=None, excerpt=''):
+def _failure(kind, message, elapsed, http_status=None, excerpt='', maybe_delivered=False):
     return PushResult(ok=False, local_data_id=None, failure=kind, http_status=http_status,
-                      message=message, excerpt=excerpt[:EXCERPT_LENGTH], elapsed=elapsed)
+                      message=message, excerpt=excerpt[:EXCERPT_LENGTH], elapsed=elapsed,
+                      maybe_delivered=maybe_delivered)
+
+
+def _is_connect_failure(error):
+    """True if ``error`` happened while connecting, i.e. before any byte of the request left."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = error.args[0] if error.args else None
+    reason = getattr(reason, 'reason', reason)  # urllib3 MaxRetryError wraps the cause
+    return isinstance(reason, (urllib3.exceptions.NewConnectionError,
+                               urllib3.exceptions.ConnectTimeoutError))
 
 
 def _from_exception(error, elapsed):
@@ -132,15 +153,21 @@ def _from_exception(error, elapsed):
     if isinstance(error, requests.exceptions.SSLError):
         return _failure(CONFIGURATION, "TLS error talking to Odoo", elapsed, excerpt=text)
     if isinstance(error, requests.Timeout):
-        message = ("timed out connecting to Odoo" if isinstance(error, requests.ConnectTimeout)
-                   else "timed out waiting for Odoo's answer")
-        return _failure(TRANSIENT, message, elapsed, excerpt=text)
+        if isinstance(error, requests.ConnectTimeout):
+            return _failure(TRANSIENT, "timed out connecting to Odoo", elapsed, excerpt=text)
+        return _failure(TRANSIENT, "timed out waiting for Odoo's answer", elapsed, excerpt=text,
+                        maybe_delivered=True)
     if isinstance(error, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                           requests.exceptions.InvalidSchema)):
         return _failure(CONFIGURATION, "invalid Odoo URL", elapsed, excerpt=text)
     if isinstance(error, requests.ConnectionError):
-        return _failure(TRANSIENT, "could not reach Odoo", elapsed, excerpt=text)
-    return _failure(TRANSIENT, "HTTP error talking to Odoo", elapsed, excerpt=text)
+        if _is_connect_failure(error):
+            return _failure(TRANSIENT, "could not reach Odoo", elapsed, excerpt=text)
+        return _failure(TRANSIENT, "connection to Odoo lost before its answer", elapsed,
+                        excerpt=text, maybe_delivered=True)
+    # Anything else broke after connecting (e.g. a truncated answer): assume it may have arrived.
+    return _failure(TRANSIENT, "HTTP error talking to Odoo", elapsed, excerpt=text,
+                    maybe_delivered=True)
 
 
 def _from_response(response, elapsed):
@@ -149,7 +176,9 @@ def _from_response(response, elapsed):
     excerpt = response.text[:EXCERPT_LENGTH]
 
     def failure(kind, message):
-        return _failure(kind, message, elapsed, http_status=status, excerpt=excerpt)
+        # 504: a proxy gave up waiting for Odoo, which may still have created the record.
+        return _failure(kind, message, elapsed, http_status=status, excerpt=excerpt,
+                        maybe_delivered=status == 504)
 
     if status != 200:
         reason = f"HTTP {status} {response.reason or ''}".rstrip()

@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 JOBS = {
     'sales_processing': 'rattail_fls.queue.jobs.process_sales',
     'day_close': 'rattail_fls.queue.jobs.process_day_closes',
+    'send_summary': 'rattail_fls.queue.jobs.send_summaries',
 }
 # RQ retries need the worker's scheduler (fls-worker starts it).
 RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])

@@ -39,6 +39,31 @@ def process_day_closes(ids):
     return [{k: str(v) for k, v in r.items() if k != 'new_uuids'} for r in _closer().process_requests(ids)]
 
 
+def _pusher():
+    if 'pusher' not in _state:
+        from rattail_fls.summaries.push import SummaryPusher
+        _state['pusher'] = SummaryPusher(get_config())
+    return _state['pusher']
+
+
+def send_summaries(uuids):
+    """Push the given summaries to Odoo if they are still due (same path as export-odoo-summary).
+
+    A failed push does not fail the job: the outcome is in PostgreSQL (push
+    log, ``next_attempt_at`` with our exponential backoff), and a retryable
+    failure is scheduled again on this queue at its ``next_attempt_at`` (RQ's
+    scheduler, which ``fls-worker`` runs); if Redis loses that, the sweeper
+    enqueues it once due.  The job raises only when the push path itself
+    cannot run (database down...), and then RQ's own retries apply.  Held and
+    sent summaries are never pushed by a job.
+    """
+    from rattail_fls.summaries.push import OUT_FAILED, schedule_retries
+
+    outcomes = _pusher().push_many(list(uuids))
+    schedule_retries(get_config(), [o for o in outcomes if o['outcome'] == OUT_FAILED])
+    return {o['uuid']: o['outcome'] for o in outcomes}
+
+
 def process_sales(ids):
     """Store the given pending sales, or with no ids (a drain job) everything pending."""
     if ids:

@@ -3,7 +3,10 @@
 Redis keeps nothing on disk and workers can be killed, so a pending inbox row
 older than ``[rattail_fls] intake.sweep_after_seconds`` is put on its queue
 again (processing is idempotent, so an extra enqueue is harmless).  It also
-makes the inbox's daily partitions ahead of time.
+makes the inbox's daily partitions ahead of time, and enqueues day summaries
+due for a push to Odoo: pending ones older than ``odoo.sweep_after_seconds``
+and failed ones whose next attempt is due (pushing claims each summary, so an
+extra enqueue never pushes twice).
 """
 
 import logging
@@ -36,4 +39,13 @@ def sweep(config):
             enqueue.enqueue(config, kind, ids[start:start + batch])
         result[kind] = len(ids)
         log.info("sweeper re-enqueued %d overdue %s rows", len(ids), kind)
+    if 'send_summary' in enqueue.JOBS:
+        from rattail_fls.summaries.push import sweepable
+        with config.appdb_engine.connect() as conn:
+            uuids = sweepable(conn, config)
+        for start in range(0, len(uuids), batch):
+            enqueue.enqueue(config, 'send_summary', uuids[start:start + batch])
+        if uuids:
+            result['send_summary'] = len(uuids)
+            log.info("sweeper enqueued %d summaries due for a push to Odoo", len(uuids))
     return result
