@@ -38,6 +38,16 @@ DEFAULTS = {
     'odoo.secret': None,
     'odoo.connect_timeout': '5',
     'odoo.read_timeout': '30',
+    'odoo.concurrency': '4',
+    'odoo.max_attempts': '8',
+    'odoo.retry_base_seconds': '60',
+    'odoo.retry_max_seconds': '21600',
+    'odoo.sweep_after_seconds': '60',
+    'corepos.store_map': None,
+    'corepos.unmapped_stores': 'identity',
+    'corepos.max_delete_fraction': '0.5',
+    'corepos.connect_timeout': '5',
+    'corepos.read_timeout': '60',
 }
 
 #: Per-shard keys, ``shard.<name>.<key>``.
@@ -52,6 +62,11 @@ SHARD_POLICIES = ('least_loaded',)
 _NAME_RE = re.compile(r'^[a-z][a-z0-9_]{0,30}$')
 
 
+#: ``import-corepos-api``: the plugin's handler extends rattail-corepos's.
+COREPOS_API_HANDLER_KEY = 'rattail.importing.to_rattail.from_corepos_api.import.default_handler'
+COREPOS_API_HANDLER = 'rattail_fls.importing.corepos:FromCorePosToTheo'
+
+
 class FlsConfigExtension(WuttaConfigExtension):
     """Registers the plugin's handlers; settings keep their defaults here, not in the DB."""
 
@@ -64,6 +79,19 @@ class FlsConfigExtension(WuttaConfigExtension):
                           'rattail_fls.importing.sales_files:FromFlsJsonToShards')
         config.setdefault('rattail.importing.to_fls_shards.from_fls_json.import.default_cmd',
                           'rattail import-fls-sales')
+        config.setdefault('rattail.importing.to_odoo_summary.from_rattail.export.default_handler',
+                          'rattail_fls.importing.odoo_export:FromRattailToOdooSummary')
+        config.setdefault('rattail.importing.to_odoo_summary.from_rattail.export.default_cmd',
+                          'rattail export-odoo-summary')
+        # CORE-POS API clients with timeouts and error reports (rattail_fls.coreapi).
+        config.setdefault('rattail.corepos.handler', 'rattail_fls.coreapi:FlsCoreHandler')
+        config.setdefault('corepos.api.factory', 'rattail_fls.coreapi:FlsCoreWebAPI')
+
+    def startup(self, config):
+        # rattail-corepos setdefaults this key too, and extension order is not
+        # reliable: once every extension's configure() has run, make ours the
+        # default.  An explicit [rattail.importing] ...handler in a file still wins.
+        config.defaults[COREPOS_API_HANDLER_KEY] = COREPOS_API_HANDLER
 
 
 def _get(config, key):

@@ -24,8 +24,10 @@ REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/'
 MAIN_DB, SHARDS_DB = 'rattail_fls_demo', 'rattail_fls_demo_shards2'
 
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / 'scripts'))
 from rattail_fls.devconfig import write_config  # noqa: E402
 from rattail_fls.devserver import start_intake  # noqa: E402
+from demo_export import export_to_loopback  # noqa: E402
 from rattail_fls.loopback.shops import generate_orders, recent_days  # noqa: E402
 
 SHOPS = [(101, 'Demo Shop Central'), (102, 'Demo Shop Harbour'), (103, 'Demo Shop Hills')]
@@ -173,6 +175,9 @@ def main():
         run('rattail', '-c', 'app/quiet.conf', 'fls-worker', '--queue', 'day_close', '--burst', quiet=True)
         run('rattail', '-c', 'app/quiet.conf', 'fls-day-close', '--due', '--date', DAYS[-1].isoformat())
         run('rattail', '-c', 'app/quiet.conf', 'fls-summaries', '--date', DAYS[-1].isoformat())
+
+        step("9. Export: the nightly `export-odoo-summary` pushes the summaries to Odoo Cloud")
+        export_to_loopback(run)
     finally:
         server.terminate()
         server.wait()

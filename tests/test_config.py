@@ -24,7 +24,10 @@ def test_example_documents_every_setting():
         assert key in text, f"[rattail_fls] {key} missing from app/rattail.conf.example"
     for key in fls_config.SHARD_DEFAULTS:
         assert f'shard.s01.{key}' in text
-    assert parser.get('alembic', 'version_locations').split()[0] == 'rattail_fls.db:alembic/versions'
+    # rattail's branch first, so that `upgrade heads` works on an empty database
+    locations = parser.get('alembic', 'version_locations').split()
+    assert locations[0] == 'rattail.db:alembic/versions'
+    assert 'rattail_fls.db:alembic/versions' in locations
     assert parser.get('theo', 'integrate_corepos') == 'true'
     assert parser.get('rattail', 'model_spec') == 'rattail_fls.db.model_theo'
     assert parser.get('rattail.importing', 'to_rattail_versions.from_rattail.import.handler') == \

@@ -203,9 +203,12 @@ class ShardRouter:
     def assign(self, session, retail_point, shard_name=None):
         """Assign ``retail_point`` to ``shard_name`` (or by policy); returns the shard.
 
-        Moving a retail point that already has sales would strand them, so that
-        is refused here.
+        Without a shard name, a retail point that has a shard keeps it (the
+        policy only places new ones).  Moving a retail point that already has
+        sales would strand them, so that is refused here.
         """
+        if not shard_name and retail_point.shard is not None:
+            return retail_point.shard
         if shard_name:
             self.spec(shard_name)
             shard = self.registry_row(session, shard_name, create=False)
