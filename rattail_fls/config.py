@@ -5,10 +5,16 @@ that ``app/rattail.conf.example`` and the code cannot drift apart silently
 (``tests/test_config.py`` checks the example lists every key below).
 """
 
+import logging
 import re
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from wuttjamaican.conf import WuttaConfigExtension
+
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -92,6 +98,24 @@ class FlsConfigExtension(WuttaConfigExtension):
         # reliable: once every extension's configure() has run, make ours the
         # default.  An explicit [rattail.importing] ...handler in a file still wins.
         config.defaults[COREPOS_API_HANDLER_KEY] = COREPOS_API_HANDLER
+        _files_only_until_migrated(config)
+
+
+def _files_only_until_migrated(config):
+    """With ``[rattail.config] usedb = true`` (as rattail's generated config has), every setting
+    is also looked up in the DB's ``setting`` table, so any command, even ``make-config``, dies
+    on a database that is not migrated yet.  Until that table exists, read the files only."""
+    if not config.usedb or getattr(config, 'appdb_engine', None) is None:
+        return
+    try:
+        with config.appdb_engine.connect() as conn:
+            migrated = conn.execute(sa.text("SELECT to_regclass('setting')")).scalar()
+    except sa.exc.DBAPIError:
+        return  # unreachable: let the command report that itself
+    if not migrated:
+        log.warning("the database has no `setting` table yet (not migrated): "
+                    "reading settings from the config files only")
+        config.usedb = False
 
 
 def _get(config, key):

@@ -72,3 +72,19 @@ def test_devconfig_render_keeps_comments_and_sets_values():
     text = "[a]\n# note\nx = 1\n# y = 2\n[b]\nz = 3\n"
     out = render(text, {('a', 'y'): '5', ('a', 'w'): '6', ('c', 'k'): 'v', ('b', 'z'): '4'})
     assert out == "[a]\n# note\nx = 1\ny = 5\nw = 6\n[b]\nz = 4\n\n[c]\nk = v\n"
+
+
+def test_make_config_works_on_an_empty_database_with_usedb(tmp_path):
+    """rattail's generated config has usedb = true; on an unmigrated DB that broke every command."""
+    from conftest import RUN_ID, create_database, drop_database, rattail, write_test_config
+
+    name = f'fls_test_{RUN_ID}_empty'
+    url = create_database(name)
+    try:
+        path = write_test_config(tmp_path / 'rattail.conf', url, url,
+                                 {('rattail.config', 'usedb'): 'true', ('rattail.config', 'preferdb'): 'true'})
+        result = rattail(path, 'make-config', '-T', 'quiet', '-O', str(tmp_path / 'quiet.conf'))
+        assert (tmp_path / 'quiet.conf').exists(), result.stderr
+        assert 'no `setting` table yet' in result.stderr
+    finally:
+        drop_database(name)
