@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'scripts'))
 from rattail_fls.devconfig import write_config  # noqa: E402
 from rattail_fls.devserver import start_intake  # noqa: E402
+from demo_corepos import run_corepos_demo  # noqa: E402
 from demo_export import export_to_loopback  # noqa: E402
 from rattail_fls.loopback.shops import generate_orders, recent_days  # noqa: E402
 
@@ -148,9 +149,8 @@ def main():
     run('rattail', '-c', 'app/quiet.conf', 'make-user', 'corepos', '--no-password',
         '--full-name', 'CORE-POS', quiet=True)
 
-    step("5. Retail points, each given a shard by the least_loaded policy")
-    for rp, name in SHOPS:
-        run('rattail', '-c', 'app/quiet.conf', 'fls-shards', 'assign', rp, '--name', name)
+    step("5. Master data from CORE-POS: products, members... and the shops (retail points)")
+    run_corepos_demo(run, lambda title: print(f"-- {title}", flush=True), APP)
 
     step("6. Sales intake: shops post orders to the intake API; RQ workers store them in the shards")
     tokens = make_tokens()
