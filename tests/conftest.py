@@ -223,3 +223,11 @@ def admin(wsgi_app, users):
     browser = log_in(wsgi_app, users['admin'])
     browser.get('/root/yes', status=302)
     return browser
+
+
+@pytest.fixture
+def server():
+    """A loopback CORE-POS serving the sample data the captured exchanges imply."""
+    from rattail_fls.loopback.corepos import CoreStore, LoopbackCorePos
+    with LoopbackCorePos(CoreStore.sample()) as server:
+        yield server

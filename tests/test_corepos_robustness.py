@@ -15,7 +15,6 @@ from rattail.config import RattailConfig, make_config
 from rattail_fls.config import ConfigError
 from rattail_fls.coreapi import CorePosError, FlsCoreHandler, FlsCoreWebAPI
 from rattail_fls.importing.retail_points import parse_store_map
-from rattail_fls.loopback.corepos import CoreStore, LoopbackCorePos
 
 from coreenv import core_env
 
@@ -23,12 +22,6 @@ EMPLOYEES = 10
 
 
 # -- the client ---------------------------------------------------------------------------
-
-@pytest.fixture
-def server():
-    with LoopbackCorePos(CoreStore.sample()) as server:
-        yield server
-
 
 @pytest.fixture
 def api(server):

@@ -31,12 +31,6 @@ def exchanges():
 
 
 @pytest.fixture
-def server():
-    with LoopbackCorePos(CoreStore.sample()) as server:
-        yield server
-
-
-@pytest.fixture
 def api(server):
     return CoreWebAPI(server.url)
 
