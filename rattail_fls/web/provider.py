@@ -14,6 +14,7 @@ MENU_ITEMS = [
     ("Inbox", 'fls.inbox'),
     ("Business Days", 'fls.business_days'),
     ("Day Closes", 'fls.day_closes'),
+    ("Summaries", 'fls.summaries'),
 ]
 
 
