@@ -597,6 +597,20 @@ def _person_number(row):
     return -1 if number is None else int(number)
 
 
+def _person_fields(person, info):
+    """The fields a member account's person shows, in CORE's order (shared by get and list)."""
+    return {
+        'firstName': person.get('FirstName'),
+        'lastName': person.get('LastName'),
+        'chargeAllowed': person.get('ChargeOk'),
+        'checksAllowed': person.get('WriteChecks'),
+        'discount': person.get('Discount'),
+        'staff': person.get('staff'),
+        'lowIncomeBenefits': person.get('SSI'),
+        'modified': _later(person.get('LastChange'), info.get('modified')),
+    }
+
+
 def _later(changed, modified):
     """``CASE WHEN c.LastChange > m.modified THEN c.LastChange ELSE m.modified END``."""
     if changed is not None and modified is not None and changed > modified:
@@ -653,17 +667,7 @@ def _member(store, card):
     info, dates, card_row, memtype = _joined(store, card, holder)
     account = _account(card, holder, info, dates, card_row, memtype)
     for person in people:
-        customer = {
-            'customerID': 0,
-            'firstName': person.get('FirstName'),
-            'lastName': person.get('LastName'),
-            'chargeAllowed': person.get('ChargeOk'),
-            'checksAllowed': person.get('WriteChecks'),
-            'discount': person.get('Discount'),
-            'staff': person.get('staff'),
-            'lowIncomeBenefits': person.get('SSI'),
-            'modified': _later(person.get('LastChange'), info.get('modified')),
-        }
+        customer = {'customerID': 0, **_person_fields(person, info)}
         if person is holder:
             customer.update(accountHolder=1, phone=info.get('phone', ''),
                             email=info.get('email_1', ''), altPhone=info.get('email_2', ''))
@@ -767,14 +771,7 @@ def _all_members(store):
         accounts[card]['customers'].append({
             'customerID': 0,
             'accountHolder': 1 if holder else 0,
-            'firstName': person.get('FirstName'),
-            'lastName': person.get('LastName'),
-            'chargeAllowed': person.get('ChargeOk'),
-            'checksAllowed': person.get('WriteChecks'),
-            'discount': person.get('Discount'),
-            'staff': person.get('staff'),
-            'lowIncomeBenefits': person.get('SSI'),
-            'modified': _later(person.get('LastChange'), info.get('modified')),
+            **_person_fields(person, info),
             'phone': info.get('phone', '') if holder else '',
             'email': info.get('email_1', '') if holder else '',
             'altPhone': info.get('email_2', '') if holder else '',
