@@ -80,33 +80,30 @@ def replay(ctx: typer.Context,
     from rattail_fls.queue.enqueue import enqueue
     from rattail_fls.sales import contract, inbox
     from rattail_fls.sales.processor import SalesProcessor
+    from rattail_fls.summaries.closer import DayCloser
 
     if not ids and not all_rejected and retail_point is None:
         fail("give inbox ids, --all-rejected or --retail-point")
     config = get_config(ctx)
-    corrected = None
-    if body is not None:
-        with handle_errors():
-            try:
-                corrected = contract.dumps(contract.decode_body(body.read_bytes()))
-            except contract.Invalid as invalid:
-                fail(f"{body}: {invalid}")
-    with handle_errors():
-        try:
-            with config.appdb_engine.begin() as conn:
-                keys = inbox.replay(conn, ids=ids, retail_point_id=retail_point, body=corrected)
-        except ValueError as error:
-            fail(str(error))
+    try:
+        corrected = contract.dumps(contract.decode_body(body.read_bytes())) if body else None
+        with config.appdb_engine.begin() as conn:
+            keys = inbox.replay(conn, ids=ids, retail_point_id=retail_point, body=corrected)
+    except ValueError as error:  # an invalid corrected body, or a body given with several ids
+        fail(f"{body}: {error}" if isinstance(error, contract.Invalid) else str(error))
     if not keys:
         fail("no rejected rows matched")
-    sale_ids = [key[1] for key in keys if key[2] == 'sale']
+    by_kind = {kind: [key[1] for key in keys if key[2] == kind] for kind in ('sale', 'day_close')}
     if now:
-        counts = SalesProcessor(config).drain(sale_ids)
-        typer.echo(f"replayed {len(keys)} rows: " + ', '.join(f"{k}: {v}" for k, v in sorted(counts.items())))
-    else:
-        job = enqueue(config, 'sales_processing', sale_ids) if sale_ids else None
-        typer.echo(f"replayed {len(keys)} rows; " +
-                   (f"queued as job {job}" if job else "the sweeper will queue them (Redis unavailable)"))
+        counts = SalesProcessor(config).drain(by_kind['sale'])
+        closes = DayCloser(config).process_requests(by_kind['day_close']) if by_kind['day_close'] else []
+        typer.echo(f"replayed {len(keys)} rows: " + ', '.join(f"{k}: {v}" for k, v in sorted(counts.items()))
+                   + (f"; {len(closes)} days closed" if closes else ""))
+        return
+    jobs = [enqueue(config, queue, by_kind[kind])
+            for kind, queue in (('sale', 'sales_processing'), ('day_close', 'day_close')) if by_kind[kind]]
+    typer.echo(f"replayed {len(keys)} rows; " + ("queued for the workers" if all(jobs)
+                                                 else "the sweeper will queue them (Redis unavailable)"))
 
 
 @fls_inbox.command('prune')

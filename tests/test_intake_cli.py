@@ -1,0 +1,94 @@
+"""The intake's operator commands: import-fls-sales, fls-inbox, fls-tokens, fls-sweep."""
+
+import datetime
+import json
+import random
+
+import simplejson
+import sqlalchemy as sa
+
+from rattail_fls.loopback.shops import make_order
+
+from conftest import make_shop, rattail
+
+DAY = datetime.date.today() - datetime.timedelta(days=5)
+
+
+def dump(value):
+    return simplejson.dumps(value, use_decimal=True)
+
+
+def stored(shards, shard, rp):
+    with shards.begin(shard) as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM sale WHERE retail_point_id = :r"), {'r': rp}).scalar()
+
+
+def test_import_fls_sales_from_files(databases, app, shards, tmp_path):
+    make_shop(app, shards, 8201, 's02')
+    rng = random.Random(8)
+    orders = [make_order(rng, 8201, DAY, n) for n in range(6)]
+    bad = dict(orders[0], sale_num='F-BAD', total_including_miscellaneous=0)
+    (tmp_path / 'one.json').write_text(dump(orders[0]))                                  # one object
+    (tmp_path / 'list.json').write_text(dump(orders[1:3]))                               # a list
+    (tmp_path / 'lines.jsonl').write_text('\n'.join([dump(o) for o in orders[3:]] + [dump(bad), '{broken']))
+    (tmp_path / 'notes.txt').write_text('ignored')
+    path = databases['config_path']
+
+    dry = rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path), '--dry-run').stdout
+    assert 'sales would be created: 6, replaced: 0, duplicate: 0, superseded: 0, rejected: 2' in dry
+    assert stored(shards, 's02', 8201) == 0
+
+    out = rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path)).stdout
+    assert 'sales created: 6, replaced: 0, duplicate: 0, superseded: 0, rejected: 2' in out
+    assert stored(shards, 's02', 8201) == 6
+    again = rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path)).stdout
+    assert 'sales created: 0, replaced: 0, duplicate: 6' in again
+    assert stored(shards, 's02', 8201) == 6
+
+
+def test_inbox_commands_show_and_replay_a_fixed_row(databases, app, shards, tmp_path):
+    make_shop(app, shards, 8202, 's01')
+    good = make_order(random.Random(9), 8202, DAY, 1)
+    (tmp_path / 'in').mkdir()
+    (tmp_path / 'in' / 'bad.json').write_text(dump(dict(good, sale_line_ids='none')))
+    path = databases['config_path']
+    rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path / 'in'))
+
+    listing = rattail(path, 'fls-inbox', 'list', '--status', 'rejected', '--retail-point', '8202').stdout
+    row = next(line for line in listing.splitlines() if good['sale_num'] in line)
+    inbox_id = row.split()[0]
+    assert 'sale_line_ids: must be a list' in row
+    shown = rattail(path, 'fls-inbox', 'show', inbox_id).stdout
+    assert 'status: rejected' in shown and '"sale_line_ids": "none"' in shown
+
+    (tmp_path / 'fixed.json').write_text(dump(good))
+    replayed = rattail(path, 'fls-inbox', 'replay', inbox_id, '--body', str(tmp_path / 'fixed.json'),
+                       '--now').stdout
+    assert 'replayed 1 rows: done: 1' in replayed
+    assert stored(shards, 's01', 8202) == 1
+    nothing = rattail(path, 'fls-inbox', 'replay', inbox_id, check=False)
+    assert nothing.returncode == 1 and 'no rejected rows matched' in nothing.stderr
+    bad_body = tmp_path / 'worse.json'
+    bad_body.write_text('{nope')
+    refused = rattail(path, 'fls-inbox', 'replay', inbox_id, '--body', str(bad_body), check=False)
+    assert refused.returncode == 1 and 'is not valid JSON' in refused.stderr
+
+
+def test_token_commands(databases, app, shards):
+    make_shop(app, shards, 8203, 's01')
+    path = databases['config_path']
+    rattail(path, 'make-user', 'shop8203cli', '--no-password')
+    made = rattail(path, 'fls-tokens', 'create', 'shop8203cli', '--retail-point', '8203').stdout.splitlines()
+    token_uuid = made[0].split()[1]
+    assert len(made[-1]) > 30  # the token string, shown once
+    listing = rattail(path, 'fls-tokens', 'list').stdout
+    assert token_uuid in listing and made[-1] not in listing
+    unknown = rattail(path, 'fls-tokens', 'create', 'shop8203cli', '--retail-point', '999999', check=False)
+    assert unknown.returncode == 1 and 'unknown retail points: 999999' in unknown.stderr
+    assert 'revoked' in rattail(path, 'fls-tokens', 'revoke', token_uuid).stdout
+    assert token_uuid not in rattail(path, 'fls-tokens', 'list').stdout
+
+
+def test_sweep_command(databases):
+    out = rattail(databases['config_path'], 'fls-sweep').stdout
+    assert out.startswith('re-enqueued ')
