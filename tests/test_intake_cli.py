@@ -1,7 +1,6 @@
 """The intake's operator commands: import-fls-sales, fls-inbox, fls-tokens, fls-sweep."""
 
 import datetime
-import json
 import random
 
 import simplejson

@@ -7,7 +7,6 @@ The app reads a web.conf that includes the test config, as a deployment's
 import datetime
 import re
 
-import pytest
 import sqlalchemy as sa
 import webtest
 

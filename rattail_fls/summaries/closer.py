@@ -27,7 +27,8 @@ class DayCloser:
 
     def __init__(self, config):
         self.config = config
-        self.router = config.get_app().get_fls_handler().shards
+        self.app = config.get_app()
+        self.router = self.app.get_fls_handler().shards
         self.tolerance = total_tolerance(config)
 
     def close(self, retail_point_id, day, requested_by='cli'):
@@ -39,7 +40,7 @@ class DayCloser:
 
         Returns one result dict per retail point, in the given order.
         """
-        session = self.config.get_app().make_session()
+        session = self.app.make_session()
         try:
             routes = self.router.routes(session, retail_point_ids)
             unknown = [rp for rp in retail_point_ids if rp not in routes]
@@ -88,8 +89,7 @@ class DayCloser:
         return session.query(FlsDayClose).filter_by(retail_point_id=retail_point_id, sale_date=day)\
                       .with_for_update().one()
 
-    @staticmethod
-    def _store(session, retail_point_id, day, summaries):
+    def _store(self, session, retail_point_id, day, summaries):
         live = {s.sale_num: s for s in session.query(FlsSummary)
                 .filter_by(retail_point_id=retail_point_id, sale_date=day)
                 .filter(FlsSummary.status != SUPERSEDED)}
@@ -108,6 +108,7 @@ class DayCloser:
                 session.flush()  # the live-version index allows one non-superseded row
             held = not summary['reconciled']
             new = FlsSummary(
+                uuid=self.app.make_uuid(),  # known now: no flush per summary just to learn it
                 sale_num=summary['sale_num'], version=version, retail_point_id=retail_point_id,
                 sale_date=day, sale_counter_id=summary['key'][1], payment_journal_id=summary['key'][2],
                 status=HELD if held else PENDING, payload=payload,
@@ -116,7 +117,6 @@ class DayCloser:
                 reconciled=summary['reconciled'], reconciliation=json.dumps(summary['checks']),
                 attempts=0, forced=False, **summary['totals'])
             session.add(new)
-            session.flush()
             result['new'] += 1
             result['held'] += held
             result['new_uuids'].append(new.uuid)
@@ -145,7 +145,7 @@ class DayCloser:
         for rp, day in self.due_days(until, retail_point_ids):
             by_date.setdefault(day, []).append(rp)
         results = []
-        self.config.get_app().progress_loop(
+        self.app.progress_loop(
             lambda item, i: results.extend(self.close_many(item[1], item[0], requested_by)),
             sorted(by_date.items()), progress, message=f"Closing {len(by_date)} business dates")
         return results
@@ -160,7 +160,7 @@ class DayCloser:
         from rattail_fls.sales import contract, inbox
 
         results, settled = [], []
-        today = self.config.get_app().today()
+        today = self.app.today()
         with self.config.appdb_engine.begin() as conn:
             for row in inbox.claim(conn, 'day_close', limit, ids):
                 try:
