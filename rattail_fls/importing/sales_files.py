@@ -93,6 +93,8 @@ class SaleImporter(Importer):
         batch = fls_config.get_number(self.config, 'intake.batch_size', int, 1)
         totals = Counter()
         chunks = [orders[i:i + batch] for i in range(0, len(orders), batch)]
+        # one per run: they read their settings once and keep per-process caches
+        self.checker = Intake(self.config) if self.dry_run else SalesProcessor(self.config)
         step = self._dry_run_chunk if self.dry_run else self._import_chunk
         self.progress_loop(lambda chunk, i: totals.update(step(chunk)), chunks,
                            message=f"Storing {len(orders)} sale orders")
@@ -101,7 +103,7 @@ class SaleImporter(Importer):
         return created, [], []
 
     def _import_chunk(self, chunk):
-        rules = contract.Rules.from_config(self.config)
+        rules = self.checker.rules
         items, counts = [], Counter()
         for where, order, errors in chunk:
             if errors is None:
@@ -120,12 +122,12 @@ class SaleImporter(Importer):
         with self.config.appdb_engine.begin() as conn:
             keys = inbox.accept(conn, items, 'sale', 'file', user_uuid)
         pending = [key[1] for key, item in zip(keys, items) if 'errors' not in item]
-        counts.update(SalesProcessor(self.config).drain(pending))
+        counts.update(self.checker.drain(pending))
         return counts
 
     def _dry_run_chunk(self, chunk):
         """Validate and look for duplicates, writing nothing."""
-        rules = contract.Rules.from_config(self.config)
+        rules = self.checker.rules
         counts, valid = Counter(), []
         for where, order, errors in chunk:
             try:
@@ -136,7 +138,7 @@ class SaleImporter(Importer):
                 counts['rejected'] += 1
                 log.warning("would reject %s: %s", where, invalid)
         with self.config.appdb_engine.connect() as conn:
-            stored = Intake(self.config).stored_hashes(conn, valid)
+            stored = self.checker.stored_hashes(conn, valid)
         for sale in valid:
             known = stored.get((sale['retail_point_id'], sale['sale_num']))
             counts['duplicate' if known == sale['content_hash'] else
