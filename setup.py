@@ -16,7 +16,7 @@ setup(
     python_requires='>=3.11',
     packages=find_packages(include=['rattail_fls', 'rattail_fls.*']),
     include_package_data=True,
-    package_data={'rattail_fls': ['db/alembic/versions/*.py', 'loopback/*.json',
+    package_data={'rattail_fls': ['db/alembic/versions/*.py',
                                   'web/templates/**/*.mako']},
     install_requires=[
         # The plugin subclasses rattail's importing framework, typer commands and

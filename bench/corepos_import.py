@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # the import path, or `import corepos` finds this script.
 sys.path[:] = [p for p in sys.path if Path(p or '.').resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
-from rattail_fls import devdb  # noqa: E402
-from rattail_fls.loopback.corepos import CoreStore, LoopbackCorePos, generate_catalog  # noqa: E402
-from rattail_fls.loopback.office_op import drop_database, load_office_op, recreate_database  # noqa: E402
+from fls_dev import db as devdb  # noqa: E402
+from fls_dev.loopback.corepos import CoreStore, LoopbackCorePos, generate_catalog  # noqa: E402
+from fls_dev.loopback.office_op import drop_database, load_office_op, recreate_database  # noqa: E402
 
 PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rstrip('/')
 MYSQL_URL = os.environ.get('FLS_MYSQL_URL', 'mysql+pymysql://root@127.0.0.1:3306').rstrip('/')

@@ -23,8 +23,8 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from rattail_fls import devdb  # noqa: E402
-from rattail_fls.loopback.shops import make_order  # noqa: E402
+from fls_dev import db as devdb  # noqa: E402
+from fls_dev.loopback.shops import make_order  # noqa: E402
 
 PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rstrip('/')
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')

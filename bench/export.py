@@ -1,6 +1,6 @@
 """Odoo export at scale: 1,000 summaries pushed to a loopback Odoo-compatible receiver (`make bench`).
 
-The receiver (rattail_fls.loopback.odoo, not a real Odoo) answers each push in
+The receiver (fls_dev.loopback.odoo, not a real Odoo) answers each push in
 20 ms and creates a record per successful POST, never deduplicating, like the
 real endpoint.  10% of its answers are failures, spread at random over the
 first pass: a quarter each of HTTP 502, ``Failed``, the JSON-RPC ``error``
@@ -31,8 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from rattail_fls import devdb  # noqa: E402
-from rattail_fls.loopback.odoo import LoopbackOdoo  # noqa: E402
+from fls_dev import db as devdb  # noqa: E402
+from fls_dev.loopback.odoo import LoopbackOdoo  # noqa: E402
 
 PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rstrip('/')
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')

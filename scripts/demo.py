@@ -25,11 +25,11 @@ MAIN_DB, SHARDS_DB = 'rattail_fls_demo', 'rattail_fls_demo_shards2'
 
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'scripts'))
-from rattail_fls.devconfig import write_config  # noqa: E402
-from rattail_fls.devserver import start_intake  # noqa: E402
+from fls_dev.config import write_config  # noqa: E402
+from fls_dev.server import start_intake  # noqa: E402
 from demo_corepos import run_corepos_demo  # noqa: E402
 from demo_export import export_to_loopback  # noqa: E402
-from rattail_fls.loopback.shops import generate_orders, recent_days  # noqa: E402
+from fls_dev.loopback.shops import generate_orders, recent_days  # noqa: E402
 
 SHOPS = [(101, 'Demo Shop Central'), (102, 'Demo Shop Harbour'), (103, 'Demo Shop Hills')]
 DAYS = recent_days(3)

@@ -24,9 +24,9 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from rattail_fls.devconfig import render  # noqa: E402
-from rattail_fls.loopback.corepos import CoreStore, LoopbackCorePos, generate_catalog  # noqa: E402
-from rattail_fls.loopback.office_op import load_office_op, recreate_database  # noqa: E402
+from fls_dev.config import render  # noqa: E402
+from fls_dev.loopback.corepos import CoreStore, LoopbackCorePos, generate_catalog  # noqa: E402
+from fls_dev.loopback.office_op import load_office_op, recreate_database  # noqa: E402
 
 MYSQL_URL = os.environ.get('FLS_MYSQL_URL', 'mysql+pymysql://root@127.0.0.1:3306').rstrip('/')
 OFFICE_OP_DB = 'rattail_fls_demo_core_op'

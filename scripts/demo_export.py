@@ -1,7 +1,7 @@
 """`make demo`, Odoo export step: push the demo's day summaries to a local Odoo-compatible receiver.
 
 No Odoo can be installed here, so the demo starts the loopback receiver
-(``rattail_fls.loopback.odoo``: same wire protocol and answers as Odoo Cloud's
+(``fls_dev.loopback.odoo``: same wire protocol and answers as Odoo Cloud's
 ``/api/sales-summary``, NOT a real Odoo), points ``[rattail_fls] odoo.url`` in
 ``app/rattail.conf`` at it for this step, runs the operator command
 ``rattail -c app/quiet.conf export-odoo-summary`` (which first closes any due
@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / 'app'
 
 sys.path.insert(0, str(ROOT))
-from rattail_fls.devconfig import render  # noqa: E402
-from rattail_fls.loopback.odoo import LoopbackOdoo  # noqa: E402
+from fls_dev.config import render  # noqa: E402
+from fls_dev.loopback.odoo import LoopbackOdoo  # noqa: E402
 
 LABEL = "loopback Odoo-compatible receiver (not a real Odoo)"
 
@@ -57,7 +57,7 @@ def export_to_loopback(run, config_path=APP / 'rattail.conf', quiet_config='app/
         finally:
             config_path.write_text(original, encoding='utf-8')
             print(f"[rattail_fls] odoo.url in {_shown(config_path)} restored; to try again, run "
-                  "`.venv/bin/python -m rattail_fls.loopback.odoo --port 8069` and set odoo.url = "
+                  "`.venv/bin/python -m fls_dev.loopback.odoo --port 8069` and set odoo.url = "
                   "http://127.0.0.1:8069/api/sales-summary")
     return records
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from rattail_fls import devdb
+from fls_dev import db as devdb
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = devdb.EXAMPLE
@@ -228,6 +228,6 @@ def admin(wsgi_app, users):
 @pytest.fixture
 def server():
     """A loopback CORE-POS serving the sample data the captured exchanges imply."""
-    from rattail_fls.loopback.corepos import CoreStore, LoopbackCorePos
+    from fls_dev.loopback.corepos import CoreStore, LoopbackCorePos
     with LoopbackCorePos(CoreStore.sample()) as server:
         yield server

@@ -13,9 +13,9 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from rattail_fls.devconfig import render
-from rattail_fls.loopback.corepos import CoreStore, LoopbackCorePos, generate_catalog
-from rattail_fls.loopback.office_op import drop_database as drop_mysql, load_office_op, \
+from fls_dev.config import render
+from fls_dev.loopback.corepos import CoreStore, LoopbackCorePos, generate_catalog
+from fls_dev.loopback.office_op import drop_database as drop_mysql, load_office_op, \
     recreate_database as recreate_mysql
 
 from conftest import RUN_ID, alembic, create_database, drop_database, rattail, write_test_config

@@ -6,7 +6,7 @@ import pytest
 from wuttjamaican.conf import WuttaConfig
 
 from rattail_fls import config as fls_config
-from rattail_fls.devconfig import render
+from fls_dev.config import render
 
 from conftest import EXAMPLE
 

@@ -10,7 +10,7 @@ against the loopback CORE-POS and a MariaDB office_op database:
 import pytest
 from rattail.config import make_config
 
-from rattail_fls.devconfig import render
+from fls_dev.config import render
 
 from coreenv import core_env
 

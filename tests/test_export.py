@@ -26,7 +26,7 @@ import simplejson
 import sqlalchemy as sa
 
 from rattail_fls.db.model.summaries import FlsPushLog, FlsSummary
-from rattail_fls.loopback.odoo import LoopbackOdoo
+from fls_dev.loopback.odoo import LoopbackOdoo
 from rattail_fls.odoo.client import APPLICATION, CONFIGURATION, TRANSIENT, OdooSummaryClient
 from rattail_fls.sales import contract
 from rattail_fls.summaries import push

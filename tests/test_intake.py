@@ -9,7 +9,7 @@ import requests
 import simplejson
 import sqlalchemy as sa
 
-from rattail_fls.loopback.shops import make_order
+from fls_dev.loopback.shops import make_order
 from rattail_fls.sales import inbox
 
 from conftest import make_shop, run_workers

@@ -6,7 +6,7 @@ import random
 import simplejson
 import sqlalchemy as sa
 
-from rattail_fls.loopback.shops import make_order
+from fls_dev.loopback.shops import make_order
 
 from conftest import make_shop, rattail
 

@@ -11,7 +11,7 @@ import requests
 import simplejson
 import sqlalchemy as sa
 
-from rattail_fls.loopback.shops import generate_orders, recent_days
+from fls_dev.loopback.shops import generate_orders, recent_days
 from rattail_fls.queue.sweeper import sweep
 
 from conftest import make_shop, run_workers, write_test_config

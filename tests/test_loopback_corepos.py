@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from corepos.api import CoreAPIError, CoreWebAPI
 from corepos.db.office_op import model as office_op
 
-from rattail_fls.loopback.corepos import (
+from fls_dev.loopback.corepos import (
     CoreStore, LoopbackCorePos, OFFICE_OP_TABLES, generate_catalog, seed_from_exchanges)
 
 #: The 26 request/response pairs captured from a real CORE-POS (PHP 8.2, MariaDB 10.11).
@@ -334,7 +334,7 @@ def test_office_op_rows_load_into_pycorepos_tables(catalog):
 
 def test_main_serves_until_interrupted():
     process = subprocess.Popen(
-        [sys.executable, '-m', 'rattail_fls.loopback.corepos', '--port', '0',
+        [sys.executable, '-m', 'fls_dev.loopback.corepos', '--port', '0',
          '--products', '50', '--members', '5'],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
     try:

@@ -11,7 +11,7 @@ import pytest
 import requests
 from wuttjamaican.conf import WuttaConfig
 
-from rattail_fls.loopback.odoo import LoopbackOdoo
+from fls_dev.loopback.odoo import LoopbackOdoo
 from rattail_fls.odoo.client import (APPLICATION, CONFIGURATION, TRANSIENT, OdooSummaryClient,
                                      PushResult, dumps, make_odoo_client)
 

@@ -6,7 +6,7 @@ import random
 
 import simplejson
 
-from rattail_fls.loopback.shops import make_order
+from fls_dev.loopback.shops import make_order
 from rattail_fls.sales import inbox
 from rattail_fls.sales.processor import SalesProcessor
 from rattail_fls.summaries.closer import DayCloser

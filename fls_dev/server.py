@@ -8,8 +8,8 @@ from pathlib import Path
 
 import requests
 
-from rattail_fls.devconfig import write_config
-from rattail_fls.devdb import ROOT
+from fls_dev.config import write_config
+from fls_dev.db import ROOT
 
 BIN = Path(sys.executable).parent
 

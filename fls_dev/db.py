@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from rattail_fls.devconfig import write_config
+from fls_dev.config import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / 'app' / 'rattail.conf.example'

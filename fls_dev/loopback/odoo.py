@@ -7,7 +7,7 @@ Odoo's JSON-RPC dispatcher do, stores what a successful push would create in
 endpoint (or a reverse proxy in front of it) gives, so that the client's
 handling of each can be tested.
 
-Run standalone with ``python -m rattail_fls.loopback.odoo --port 8069``.
+Run standalone with ``python -m fls_dev.loopback.odoo --port 8069``.
 """
 
 import argparse

@@ -3,14 +3,14 @@
 rattail-corepos lists members over SQL (``custdata`` through pyCOREPOS's
 office_op model) before asking the API for each card, so the member importers
 need a real CORE database beside the loopback API.  This builds one from the
-same :class:`~rattail_fls.loopback.corepos.CoreStore` the API serves, so the
+same :class:`~fls_dev.loopback.corepos.CoreStore` the API serves, so the
 two always agree.  Used by the tests, ``make demo`` and ``bench/corepos.py``.
 """
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from rattail_fls.loopback.corepos import OFFICE_OP_TABLES
+from fls_dev.loopback.corepos import OFFICE_OP_TABLES
 
 
 def recreate_database(server_url, name):

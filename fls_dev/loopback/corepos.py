@@ -12,7 +12,7 @@ fail the ways a broken CORE does (see :data:`FAULTS`).
 It is not CORE-POS: the other webservices (``FannieItemInfo``...) answer like
 an unknown class does, with HTTP 500.
 
-Run standalone with ``python -m rattail_fls.loopback.corepos --port 8080``.
+Run standalone with ``python -m fls_dev.loopback.corepos --port 8080``.
 """
 
 import argparse
