@@ -136,9 +136,9 @@ def test_business_rule_rejection_then_fix_and_replay(config, shards, shops, inta
     assert answer.json()['errors'][0]['field'] == 'sale_line_ids[0].product_uom_qty'
     inbox_id = answer.json()['inbox_id']
     fixed = order(301, 30)
-    with config.appdb_engine.begin() as conn:
-        keys = inbox.replay(conn, ids=[inbox_id], body=body(fixed))
-    assert [k[1] for k in keys] == [inbox_id]
+    from rattail_fls.sales.intake import Intake
+    done = Intake(config).replay(ids=[inbox_id], body=body(fixed))
+    assert [k[1] for k in done['pending']] == [inbox_id] and not done['rejected']
     from rattail_fls.sales.processor import SalesProcessor
     assert SalesProcessor(config).drain([inbox_id])['done'] == 1
     assert inbox_row(config, inbox_id).status == 'done'

@@ -37,10 +37,11 @@ def test_import_fls_sales_from_files(databases, app, shards, tmp_path):
     assert 'sales would be created: 6, replaced: 0, duplicate: 0, superseded: 0, rejected: 2' in dry
     assert stored(shards, 's02', 8201) == 0
 
-    out = rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path)).stdout
-    assert 'sales created: 6, replaced: 0, duplicate: 0, superseded: 0, rejected: 2' in out
+    run = rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path), check=False)
+    assert run.returncode == 1, "a run that rejected orders must exit non-zero"
+    assert 'sales created: 6, replaced: 0, duplicate: 0, superseded: 0, rejected: 2' in run.stdout
     assert stored(shards, 's02', 8201) == 6
-    again = rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path)).stdout
+    again = rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path), check=False).stdout
     assert 'sales created: 0, replaced: 0, duplicate: 6' in again
     assert stored(shards, 's02', 8201) == 6
 
@@ -51,7 +52,7 @@ def test_inbox_commands_show_and_replay_a_fixed_row(databases, app, shards, tmp_
     (tmp_path / 'in').mkdir()
     (tmp_path / 'in' / 'bad.json').write_text(dump(dict(good, sale_line_ids='none')))
     path = databases['config_path']
-    rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path / 'in'))
+    assert rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path / 'in'), check=False).returncode == 1
 
     listing = rattail(path, 'fls-inbox', 'list', '--status', 'rejected', '--retail-point', '8202').stdout
     row = next(line for line in listing.splitlines() if good['sale_num'] in line)
@@ -66,7 +67,7 @@ def test_inbox_commands_show_and_replay_a_fixed_row(databases, app, shards, tmp_
     assert 'replayed 1 rows: done: 1' in replayed
     assert stored(shards, 's01', 8202) == 1
     nothing = rattail(path, 'fls-inbox', 'replay', inbox_id, check=False)
-    assert nothing.returncode == 1 and 'no rejected rows matched' in nothing.stderr
+    assert nothing.returncode == 1 and 'no replayable rows matched' in nothing.stderr
     bad_body = tmp_path / 'worse.json'
     bad_body.write_text('{nope')
     refused = rattail(path, 'fls-inbox', 'replay', inbox_id, '--body', str(bad_body), check=False)

@@ -21,7 +21,10 @@ class SalesImportCommand(ImportCommandHandler):
 @rattail_typer.command('import-fls-sales')
 @file_importer_command
 def import_fls_sales(ctx: typer.Context, **kwargs):
-    """Import sale orders from JSON files (object, list or JSON lines) through the intake path."""
+    """Import sale orders from JSON files (object, list or JSON lines) through the intake path.
+
+    Exits 1 when any order was rejected or could not be stored (left pending or dead-lettered).
+    """
     command = SalesImportCommand(get_config(ctx), import_handler_key='to_fls_shards.from_fls_json.import')
     kwargs['user'] = typer_get_runas_user(ctx)
     kwargs['handler_kwargs'] = {'input_dir': kwargs['input_dir']}
@@ -31,4 +34,7 @@ def import_fls_sales(ctx: typer.Context, **kwargs):
         verb = "would be " if kwargs['dry_run'] else ""
         typer.echo(f"sales {verb}created: {summary['done']}, replaced: {summary['replaced']}, "
                    f"duplicate: {summary['duplicate']}, superseded: {summary['superseded']}, "
-                   f"rejected: {summary['rejected']}, left pending: {summary['pending']}")
+                   f"rejected: {summary['rejected']}, left pending: {summary['pending']}, "
+                   f"dead-lettered: {summary['dead']}")
+        if summary['rejected'] or summary['pending'] or summary['dead']:
+            raise typer.Exit(1)

@@ -70,40 +70,55 @@ def show(ctx: typer.Context, inbox_id: Annotated[int, typer.Argument(help="Inbox
 @fls_inbox.command('replay')
 def replay(ctx: typer.Context,
            ids: Annotated[Optional[List[int]], typer.Argument(help="Inbox ids to replay")] = None,
-           all_rejected: Annotated[bool, typer.Option(help="Replay every rejected row")] = False,
+           all_rejected: Annotated[bool, typer.Option(
+               help="Replay every rejected and dead-lettered row")] = False,
+           status: Annotated[Optional[List[str]], typer.Option(
+               help="Only rows of this status: rejected, dead or pending (repeatable)")] = None,
            retail_point: Annotated[Optional[int], typer.Option(help="Only this retail point's rows")] = None,
            body: Annotated[Optional[Path], typer.Option(
                help="File with a corrected JSON payload for the single id given", exists=True)] = None,
            now: Annotated[bool, typer.Option(
                help="Process in this process now instead of enqueueing for the workers")] = False):
-    """Put rejected rows back to pending (optionally with a corrected body) and process them."""
-    from rattail_fls.queue.enqueue import enqueue
-    from rattail_fls.sales import contract, inbox
+    """Put rows back through the intake's contract (optionally with a corrected body) and process them.
+
+    Valid rows become pending again; rows still invalid stay rejected with the new reasons.
+    """
+    from rattail_fls.db.model.inbox import DEAD, REJECTED, REPLAYABLE
+    from rattail_fls.sales import contract
+    from rattail_fls.sales.intake import Intake
     from rattail_fls.sales.processor import SalesProcessor
     from rattail_fls.summaries.closer import DayCloser
 
-    if not ids and not all_rejected and retail_point is None:
-        fail("give inbox ids, --all-rejected or --retail-point")
+    if not ids and not all_rejected and not status and retail_point is None:
+        fail("give inbox ids, --all-rejected, --status or --retail-point")
+    unknown = sorted(set(status or ()) - set(REPLAYABLE))
+    if unknown:
+        fail(f"--status {', '.join(unknown)}: expected {', '.join(REPLAYABLE)}")
     config = get_config(ctx)
+    intake = Intake(config)
     try:
-        corrected = contract.dumps(contract.decode_body(body.read_bytes())) if body else None
-        with config.appdb_engine.begin() as conn:
-            keys = inbox.replay(conn, ids=ids, retail_point_id=retail_point, body=corrected)
-    except ValueError as error:  # an invalid corrected body, or a body given with several ids
-        fail(f"{body}: {error}" if isinstance(error, contract.Invalid) else str(error))
-    if not keys:
-        fail("no rejected rows matched")
-    by_kind = {kind: [key[1] for key in keys if key[2] == kind] for kind in ('sale', 'day_close')}
+        corrected = body.read_text(encoding='utf-8') if body else None
+        with handle_errors():
+            done = intake.replay(ids=ids, retail_point_id=retail_point, body=corrected,
+                                 statuses=status or ((REJECTED, DEAD) if all_rejected or not ids else None))
+    except (ValueError, UnicodeDecodeError) as error:  # an invalid corrected body, or one with several ids
+        fail(f"{body}: {error}" if isinstance(error, (UnicodeDecodeError, contract.Invalid)) else str(error))
+    pending, rejected = done['pending'], done['rejected']
+    if not pending and not rejected:
+        fail("no replayable rows matched (rejected, dead or pending)")
+    for key in rejected:
+        typer.echo(f"inbox row {key[1]} is still invalid; see `rattail fls-inbox show {key[1]}`")
+    by_kind = {kind: [key[1] for key in pending if key[2] == kind] for kind in ('sale', 'day_close')}
     if now:
-        counts = SalesProcessor(config).drain(by_kind['sale'])
+        counts = SalesProcessor(config, intake).drain(by_kind['sale'], only=True) if by_kind['sale'] else {}
         closes = DayCloser(config).process_requests(by_kind['day_close']) if by_kind['day_close'] else []
-        typer.echo(f"replayed {len(keys)} rows: " + ', '.join(f"{k}: {v}" for k, v in sorted(counts.items()))
+        typer.echo(f"replayed {len(pending)} rows: " + ', '.join(f"{k}: {v}" for k, v in sorted(counts.items()))
                    + (f"; {len(closes)} days closed" if closes else ""))
-        return
-    jobs = [enqueue(config, queue, by_kind[kind])
-            for kind, queue in (('sale', 'sales_processing'), ('day_close', 'day_close')) if by_kind[kind]]
-    typer.echo(f"replayed {len(keys)} rows; " + ("queued for the workers" if all(jobs)
-                                                 else "the sweeper will queue them (Redis unavailable)"))
+    else:
+        typer.echo(f"replayed {len(pending)} rows; queued for the workers (the sweeper queues them "
+                   "if Redis is unavailable)")
+    if rejected:
+        raise typer.Exit(1)
 
 
 @fls_inbox.command('prune')

@@ -6,7 +6,6 @@ ones included) -> :class:`SalesProcessor` -> bulk writes.  A file holds one
 order, a list of orders, a double-encoded order, or JSON lines.
 """
 
-import json
 import logging
 from collections import Counter, OrderedDict
 from pathlib import Path
@@ -14,8 +13,7 @@ from pathlib import Path
 from rattail.importing import Importer, ImportHandler
 
 from rattail_fls import config as fls_config
-from rattail_fls.db.model.inbox import REJECTED
-from rattail_fls.sales import contract, inbox
+from rattail_fls.sales import contract
 from rattail_fls.sales.intake import Intake
 from rattail_fls.sales.processor import SalesProcessor
 
@@ -94,7 +92,8 @@ class SaleImporter(Importer):
         totals = Counter()
         chunks = [orders[i:i + batch] for i in range(0, len(orders), batch)]
         # one per run: they read their settings once and keep per-process caches
-        self.checker = Intake(self.config) if self.dry_run else SalesProcessor(self.config)
+        self.intake = Intake(self.config)
+        self.processor = None if self.dry_run else SalesProcessor(self.config, self.intake)
         step = self._dry_run_chunk if self.dry_run else self._import_chunk
         self.progress_loop(lambda chunk, i: totals.update(step(chunk)), chunks,
                            message=f"Storing {len(orders)} sale orders")
@@ -103,42 +102,42 @@ class SaleImporter(Importer):
         return created, [], []
 
     def _import_chunk(self, chunk):
-        rules = self.checker.rules
-        items, counts = [], Counter()
-        for where, order, errors in chunk:
-            if errors is None:
-                try:
-                    contract.validate_sale(order, rules)
-                except contract.Invalid as invalid:
-                    errors = invalid.errors
-            rp, num, day = contract.identity(order)
-            item = {'retail_point_id': rp, 'sale_num': num, 'sale_date': day, 'body': contract.dumps(order)}
-            if errors:
-                item.update(status=REJECTED, errors=json.dumps(errors))
-                counts['rejected'] += 1
-                log.warning("rejected %s: %s", where, contract.Invalid(errors))
-            items.append(item)
+        """Through the door (validated once, stored normalised), then exactly these rows are processed."""
         user_uuid = self.runas_user.uuid if getattr(self, 'runas_user', None) else None
-        with self.config.appdb_engine.begin() as conn:
-            keys = inbox.accept(conn, items, 'sale', 'file', user_uuid)
-        pending = [key[1] for key, item in zip(keys, items) if 'errors' not in item]
-        counts.update(self.checker.drain(pending))
+        counts = Counter()
+        broken = [(where, order, errors) for where, order, errors in chunk if errors]
+        readable = [(where, order) for where, order, errors in chunk if not errors]
+        for where, _, errors in broken:
+            log.warning("rejected %s: %s", where, contract.Invalid(errors))
+        if broken:
+            with self.config.appdb_engine.begin() as conn:
+                self.intake.keep_rejected(conn, [(line, errors) for _, line, errors in broken], 'file', user_uuid)
+            counts['rejected'] += len(broken)
+        submission = self.intake.submit_sales(None, [order for _, order in readable], source='file',
+                                              check_stored=False, trusted=True, user_uuid=user_uuid,
+                                              wake_workers=False)
+        pending = []
+        for (where, _), result in zip(readable, submission.results):
+            if result['status'] == 'rejected':
+                counts['rejected'] += 1
+                log.warning("rejected %s: %s", where, contract.Invalid(result['errors']))
+            else:
+                pending.append(result['inbox_id'])
+        counts.update(self.processor.drain(pending, only=True))
         return counts
 
     def _dry_run_chunk(self, chunk):
         """Validate and look for duplicates, writing nothing."""
-        rules = self.checker.rules
         counts, valid = Counter(), []
         for where, order, errors in chunk:
-            try:
-                if errors:
-                    raise contract.Invalid(errors)
-                valid.append(contract.validate_sale(order, rules))
-            except contract.Invalid as invalid:
+            sale, errors = (None, errors) if errors else self.intake.check_sale(order)
+            if errors:
                 counts['rejected'] += 1
-                log.warning("would reject %s: %s", where, invalid)
+                log.warning("would reject %s: %s", where, contract.Invalid(errors))
+            else:
+                valid.append(sale)
         with self.config.appdb_engine.connect() as conn:
-            stored = self.checker.stored_hashes(conn, valid)
+            stored = self.intake.stored_hashes(conn, valid)
         for sale in valid:
             known = stored.get((sale['retail_point_id'], sale['sale_num']))
             counts['duplicate' if known == sale['content_hash'] else

@@ -2,6 +2,9 @@
 
 import logging
 import threading
+import time
+
+import redis
 
 from rq import Queue, SimpleWorker, Worker
 
@@ -38,6 +41,37 @@ def make_worker(config, kinds, fork=False):
     connection = enqueue.redis_connection(config)
     queues = [Queue(fls_config.queue_name(config, kind), connection=connection) for kind in kinds]
     return (ForkSafeWorker if fork else SimpleWorker)(queues, connection=connection)
+
+
+def run(config, kinds, fork=False, burst=False, redis_wait_max=30):
+    """Work the queues until stopped, outliving Redis.
+
+    RQ's worker waits out a lost connection while it waits for a job, but quits
+    on a Redis error anywhere else (recording a job's end, a heartbeat).  Then
+    this waits until Redis answers again (backoff up to ``redis_wait_max``
+    seconds) and starts a fresh worker; nothing is lost meanwhile, since the
+    work is in PostgreSQL and the sweeper re-enqueues it.  Returns when the
+    worker was asked to stop (SIGTERM/SIGINT) or, with ``burst``, when the
+    queues are empty.
+    """
+    wait = 1
+    while True:
+        worker = make_worker(config, kinds, fork=fork)
+        worker.work(burst=burst, with_scheduler=not burst, logging_level='INFO')
+        if burst or worker._stop_requested:  # pylint: disable=protected-access
+            return worker
+        log.warning("worker %s quit on a Redis fault; starting a new one once Redis answers", worker.name)
+        while not _redis_answers(config):
+            time.sleep(wait)
+            wait = min(wait * 2, redis_wait_max)
+        wait = 1
+
+
+def _redis_answers(config):
+    try:
+        return enqueue.redis_connection(config).ping()
+    except redis.exceptions.RedisError:
+        return False
 
 
 def start_sweeping(config, every_seconds, stop):

@@ -1,25 +1,51 @@
-"""The shops' JSON contract: decode, validate and normalise sale orders and day closes.
+"""The shops' JSON contract, declared once: the sale order and the day-close form.
 
-Accepts the payloads as existing clients send them (double-encoded bodies,
-Odoo's ``false`` for empty fields, the ``miscelleneous_sale_price`` spelling)
-and turns them into rows for the shard tables.  Money and quantities are
-``Decimal`` end to end (JSON floats are parsed as Decimal, never float).  Every
-problem is reported as ``{"field": <path>, "reason": <text>}``.
+The models below are the only statement of what a shop may send.  The intake
+validates every payload against them once, at the door, and stores the
+normalised result; the workers write it without looking again.  So every type
+and bound is taken from the shard column the field lands in
+(:func:`column_type`): whatever the door accepts, the shards can store.  The
+models also give the published JSON Schema (``GET /api/fls/schema``).
+
+Accepted as the existing clients send it: bodies double-encoded as a JSON
+string, Odoo's ``false`` for an empty field, the ``miscelleneous_sale_price``
+spelling, integers sent as digit strings.  Refused with the field and the
+reason: wrong types, values beyond the columns (int4/int2 ranges, NUMERIC
+precision), text with NUL characters or longer than its limit, dates that are
+not ISO ``YYYY-MM-DD``, NaN or Infinity, lone surrogates, duplicated keys and
+nesting deeper than :data:`MAX_DEPTH` (see :func:`decode_body`).
+
+Money and quantities are ``Decimal`` end to end, rounded half-even to the
+column's scale (as PostgreSQL would), never float.
 """
 
 import datetime
 import decimal
 import hashlib
+import itertools
 import json
+import re
 from dataclasses import dataclass
+from typing import Annotated, List, Optional
 
-import simplejson
+import sqlalchemy as sa
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError,
+                      WithJsonSchema)
+from pydantic.json_schema import models_json_schema
 
 from rattail_fls import config as fls_config
+from rattail_fls.db.model import sales as tables
 
 D = decimal.Decimal
-FOUR_PLACES = D('0.0001')
-MAX_NUMERIC = D('1e14')  # NUMERIC(18,4)
+
+#: Deepest nesting of arrays and objects a body may have (a batch of sale
+#: orders with lots needs 4; a JSON string holding the body counts once more).
+MAX_DEPTH = 16
+#: Longest text accepted in a field whose column has no length of its own.
+TEXT_MAX = 1000
+#: ``sale_num`` is part of the shards' btree key (``sale_ident``): an entry
+#: must stay far below PostgreSQL's index row limit (~2,700 bytes).
+SALE_NUM_MAX = 200
 
 
 class Invalid(ValueError):
@@ -36,75 +62,153 @@ def error(path, reason):
 
 # -- decoding ---------------------------------------------------------------------
 
-def loads(text):
-    return json.loads(text, parse_float=D)
+def _no_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _unique_keys(pairs):
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicated key {key!r} (each key may appear once in an object)")
+        obj[key] = value
+    return obj
+
+
+_decoder = json.JSONDecoder(parse_float=D, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_SURROGATE_ESCAPE = re.compile(r'\\u[dD][89a-fA-F][0-9a-fA-F]{2}')
+_DEPTH = {'[': 1, '{': 1, ']': -1, '}': -1}
+
+
+def _depth(text):
+    """Deepest nesting of ``text`` (strings taken out first), without recursing."""
+    brackets = re.sub(r'[^\[\]{}]', '', _STRINGS.sub('', text))
+    return max(itertools.accumulate(_DEPTH[c] for c in brackets), default=0)
+
+
+def _has_surrogate(value):
+    if isinstance(value, str):
+        return any('\ud800' <= c <= '\udfff' for c in value)
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+def _parse(text, what):
+    if _depth(text) > MAX_DEPTH:
+        raise Invalid([error('body', f'{what} is nested deeper than {MAX_DEPTH} levels')])
+    try:
+        value = _decoder.decode(text)
+    except ValueError as exc:
+        raise Invalid([error('body', f'{what} is not valid JSON ({exc})')]) from None
+    if _SURROGATE_ESCAPE.search(text) and _has_surrogate(value):
+        raise Invalid([error('body', f'{what} holds a lone UTF-16 surrogate (\\ud800-\\udfff), '
+                                     'which is not a character')])
+    return value
 
 
 def decode_body(raw):
-    """Request body -> JSON value; a JSON string holding JSON (old clients) is decoded again."""
-    try:
-        value = loads(raw.decode('utf-8') if isinstance(raw, bytes) else raw)
-    except UnicodeDecodeError:
-        raise Invalid([error('body', 'is not UTF-8 text')]) from None
-    except ValueError as exc:
-        raise Invalid([error('body', f'is not valid JSON ({exc})')]) from None
-    if isinstance(value, str):
+    """Request body -> JSON value, strictly; a JSON string holding JSON (old clients) is decoded again.
+
+    Duplicated keys are refused rather than resolved (no "last one wins"):
+    the shop would otherwise not know which value we kept.
+    """
+    if isinstance(raw, bytes):
         try:
-            value = loads(value)
-        except ValueError as exc:
-            raise Invalid([error('body', f'is a JSON string whose content is not JSON ({exc})')]) from None
+            raw = raw.decode('utf-8')
+        except UnicodeDecodeError as exc:
+            raise Invalid([error('body', f'is not UTF-8 text (byte {exc.start})')]) from None
+    value = _parse(raw, 'the body')
+    if isinstance(value, str):
+        value = _parse(value, 'the JSON string in the body')
     if not isinstance(value, (dict, list)):
         raise Invalid([error('body', 'must be a sale order object or a list of them')])
     return value
 
 
-def dumps(value):
-    """Compact JSON text with exact decimals (keys in the value's own order, which the
-    payloads we build keep stable, so equal values give equal text)."""
-    return simplejson.dumps(value, separators=(',', ':'), use_decimal=True, default=_json_default)
+# -- field types, taken from the shard columns ------------------------------------------
 
+def _odoo_empty(value):
+    """Odoo sends ``false`` (and some clients ``""``) for an empty field."""
+    return None if value is False or value == '' else value
 
-def _json_default(value):
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-# -- field types --------------------------------------------------------------------
 
 def _integer(value):
     if isinstance(value, bool):
         raise ValueError('must be an integer, not a boolean')
-    if isinstance(value, int):
-        return value
-    if isinstance(value, D) and value == value.to_integral_value():
+    if isinstance(value, D) and value.is_finite() and value == value.to_integral_value():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip('-').isdigit():
+    if isinstance(value, str) and re.fullmatch(r'-?[0-9]{1,20}', value.strip()):
         return int(value)
-    raise ValueError('must be an integer')
+    if not isinstance(value, int):
+        raise ValueError('must be an integer')
+    return value
 
 
-def _decimal(value):
-    if isinstance(value, bool):
-        raise ValueError('must be a number, not a boolean')
-    if isinstance(value, (int, D)):
-        number = D(value)
-    elif isinstance(value, str):
-        try:
-            number = D(value.strip())
-        except decimal.InvalidOperation:
-            raise ValueError('must be a number') from None
-    else:
-        raise ValueError('must be a number')
-    if not number.is_finite() or abs(number) >= MAX_NUMERIC:
-        raise ValueError('must be a finite number below 10^14')
-    return number.quantize(FOUR_PLACES, rounding=decimal.ROUND_HALF_EVEN)
+def _numeric(precision, scale):
+    limit = D(10) ** (precision - scale)
+    step = D(1).scaleb(-scale)
+
+    def number(value):
+        if isinstance(value, bool):
+            raise ValueError('must be a number, not a boolean')
+        if isinstance(value, str):
+            try:
+                value = D(value.strip())
+            except decimal.InvalidOperation:
+                raise ValueError('must be a number') from None
+        elif isinstance(value, float):
+            value = D(repr(value))
+        elif isinstance(value, int):
+            value = D(value)
+        elif not isinstance(value, D):
+            raise ValueError('must be a number')
+        if not value.is_finite():
+            raise ValueError('must be a finite number')
+        if abs(value) >= limit:
+            raise ValueError(f'must be less than 10^{precision - scale} in absolute value '
+                             f'(NUMERIC({precision},{scale}))')
+        return value.quantize(step, rounding=decimal.ROUND_HALF_EVEN)
+    return number
 
 
-def _string(value):
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+def _text(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
         raise ValueError('must be a string')
-    return str(value)
+    if '\x00' in value:
+        raise ValueError('must not contain NUL characters')
+    return value
+
+
+_ISO_DATE = re.compile(r'[0-9]{4}-[0-9]{2}-[0-9]{2}')
+_ISO_DATETIME = re.compile(r'[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?')
+
+
+def _date(value):
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f'{value!r} is not a calendar date') from None
+    raise ValueError('must be a date "YYYY-MM-DD"')
+
+
+def _datetime(value):
+    if isinstance(value, datetime.datetime) and value.tzinfo is None:
+        return value
+    if isinstance(value, str) and _ISO_DATETIME.fullmatch(value):
+        try:
+            return datetime.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f'{value!r} is not a calendar date and time') from None
+    raise ValueError('must be a local date and time "YYYY-MM-DD HH:MM:SS" (no zone)')
 
 
 def _boolean(value):
@@ -113,112 +217,206 @@ def _boolean(value):
     return value
 
 
-def _date(value):
-    try:
-        return datetime.date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
-    except ValueError:
-        pass
-    raise ValueError('must be a date "YYYY-MM-DD"')
+#: JSON Schema pattern of text without NUL (PostgreSQL text cannot hold it).
+NO_NUL = '^[^\\x00]*$'
+_INT_RANGES = {sa.SmallInteger: 2 ** 15, sa.BigInteger: 2 ** 63, sa.Integer: 2 ** 31}
 
 
-def _datetime(value):
-    if isinstance(value, str):
-        try:
-            return datetime.datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ValueError('must be a date and time "YYYY-MM-DD HH:MM:SS"')
+def column_type(column, max_length=None):
+    """The contract type of a value stored in ``column``: its Python type, bounds and JSON Schema.
+
+    (Constraints come before the coercing validator so that they show in the JSON Schema.)
+    """
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return Annotated[bool, BeforeValidator(_boolean)]
+    if isinstance(kind, sa.Integer):
+        bound = next(b for t, b in _INT_RANGES.items() if isinstance(kind, t))
+        return Annotated[int, Field(ge=-bound, le=bound - 1), BeforeValidator(_integer)]
+    if isinstance(kind, sa.Numeric):
+        limit = 10 ** (kind.precision - kind.scale)
+        return Annotated[D, WithJsonSchema({
+            'type': ['number', 'string'], 'exclusiveMinimum': -limit, 'exclusiveMaximum': limit,
+            'description': f'NUMERIC({kind.precision},{kind.scale}): rounded half-even to '
+                           f'{kind.scale} decimal places'}),
+            BeforeValidator(_numeric(kind.precision, kind.scale))]
+    if isinstance(kind, sa.DateTime):
+        return Annotated[datetime.datetime, WithJsonSchema({
+            'type': 'string', 'pattern': f'^{_ISO_DATETIME.pattern}$',
+            'description': "the shop's local time, no zone"}), BeforeValidator(_datetime)]
+    if isinstance(kind, sa.Date):
+        return Annotated[datetime.date, WithJsonSchema({'type': 'string', 'format': 'date',
+                                                        'pattern': f'^{_ISO_DATE.pattern}$'}),
+                         BeforeValidator(_date)]
+    if isinstance(kind, sa.String):
+        return Annotated[str, Field(max_length=kind.length or max_length or TEXT_MAX, pattern=NO_NUL),
+                         BeforeValidator(_text)]
+    raise TypeError(f"no contract type for column {column} ({kind})")
 
 
-INT, NUM, STR, BOOL, DATE, DATETIME = _integer, _decimal, _string, _boolean, _date, _datetime
-
-# (json name, column name, type, required)
-HEADER = [
-    ('retail_point_id', 'retail_point_id', INT, True),
-    ('sale_counter_id', 'sale_counter_id', INT, True),
-    ('total_including_miscellaneous', 'total_including_miscellaneous', NUM, True),
-    ('payment_journal_id', 'payment_journal_id', INT, True),
-    ('sale_num', 'sale_num', STR, True),
-    ('sale_date', 'sale_date', DATE, True),
-    ('name', 'name', STR, False),
-    ('confirmed_on', 'confirmed_on', DATETIME, False),
-    ('retail_point_name', 'retail_point_name', STR, False),
-    ('sale_counter_name', 'sale_counter_name', STR, False),
-    ('payment_method_name', 'payment_method_name', STR, False),
-    ('confirmed_by_name', 'confirmed_by_name', STR, False),
-    ('customer_name', 'customer_name', STR, False),
-    ('remarks', 'remarks', STR, False),
-    ('store_type', 'store_type', STR, False),
-    ('local_retail_point_db_id', 'local_retail_point_db_id', INT, False),
-    ('sale_journal_id', 'sale_journal_id', INT, False),
-    ('partner_id', 'partner_id', INT, False),
-    ('debtors_account_id', 'debtors_account_id', INT, False),
-    ('confirmed_by', 'confirmed_by', INT, False),
-    ('is_default_customer', 'is_default_customer', BOOL, False),
-    ('total_cess', 'total_cess', NUM, False),
-    ('miscellaneous_product_id', 'miscellaneous_product_id', INT, False),
-    ('miscellaneous_qty', 'miscellaneous_qty', NUM, False),
-    ('miscelleneous_sale_price', 'miscellaneous_sale_price', NUM, False),
-    ('miscellaneous_invoice_num', 'miscellaneous_invoice_num', STR, False),
-]
-LINE = [
-    ('sl_no', 'sl_no', INT, False),
-    ('product_id', 'product_id', INT, True),
-    ('name', 'name', STR, False),
-    ('product_uom_qty', 'product_uom_qty', NUM, True),
-    ('product_uom', 'product_uom', INT, False),
-    ('vat_percent', 'vat_percent', NUM, False),
-    ('price_unit', 'price_unit', NUM, True),
-    ('account_id', 'account_id', INT, False),
-    ('retail_sale_mrp', 'retail_sale_mrp', NUM, False),
-    ('cess_id', 'cess_id', INT, False),
-    ('cess_amount', 'cess_amount', NUM, False),
-    ('total_cess', 'total_cess', NUM, False),
-    ('sale_type', 'sale_type', STR, False),
-    ('qty_available', 'qty_available', NUM, False),
-]
-LOT = [
-    ('lot_id', 'lot_id', INT, False),
-    ('product_id', 'product_id', INT, False),
-    ('lot_name', 'lot_name', STR, False),
-    ('product_name', 'product_name', STR, False),
-    ('quantity', 'quantity', NUM, True),
-]
+def _present(value):
+    if value is None or value is False or value == '':
+        raise ValueError('is required')
+    return value
 
 
-def _fields(obj, spec, path, errors):
-    """Typed, renamed fields of ``obj``; Odoo's ``false`` means empty except for booleans."""
-    row = {}
-    for name, column, kind, required in spec:
-        value = obj.get(name)
-        if value is False and kind is not BOOL:
-            value = None
-        if value is None or value == '' and kind is not STR:
-            if required:
-                errors.append(error(f'{path}{name}', 'is required'))
-            row[column] = None
-            continue
-        try:
-            row[column] = kind(value)
-        except ValueError as exc:
-            errors.append(error(f'{path}{name}', str(exc)))
-    return row
+def required(column, **kwargs):
+    """A field that must be present and not empty (``null``, ``false`` and ``""`` are not values)."""
+    return Annotated[column_type(column, **kwargs), BeforeValidator(_present)]
 
 
-def _rows(obj, key, spec, errors, required):
-    value = obj.get(key)
-    if value in (None, False) and not required:
-        return []
-    if not isinstance(value, list):
-        errors.append(error(key, 'must be a list' if value is not None else 'is required'))
-        return []
-    rows = []
-    for i, item in enumerate(value):
-        if not isinstance(item, dict):
-            errors.append(error(f'{key}[{i}]', 'must be an object'))
-            continue
-        rows.append(_fields(item, spec, f'{key}[{i}].', errors))
-    return rows
+def optional(column, **kwargs):
+    """A field that may be missing, ``null``, ``""`` or Odoo's ``false`` (all stored as NULL);
+    for a boolean, ``false`` is the value false."""
+    empty = _odoo_empty if not isinstance(column.type, sa.Boolean) else (lambda v: None if v == '' else v)
+    return Annotated[Optional[column_type(column, **kwargs)], BeforeValidator(empty)]
+
+
+def _rows(model, column):
+    """A list of ``model``, at most as many as the column numbering them can count."""
+    limit = _INT_RANGES[type(column.type)] - 1
+    return Annotated[List[model], Field(max_length=limit)]
+
+
+S, L, T = tables.Sale.__table__.c, tables.SaleLine.__table__.c, tables.SaleLot.__table__.c
+
+
+class Record(BaseModel):
+    """Unknown fields are ignored (clients send more than we keep); field names are the columns'."""
+    model_config = ConfigDict(extra='ignore', populate_by_name=True, frozen=True)
+
+
+class SaleLine(Record):
+    """``sale_line_ids[]``."""
+    sl_no: optional(L.sl_no) = None
+    product_id: required(L.product_id)
+    name: optional(L.name) = None
+    product_uom_qty: required(L.product_uom_qty)
+    product_uom: optional(L.product_uom) = None
+    vat_percent: optional(L.vat_percent) = None
+    price_unit: required(L.price_unit)
+    account_id: optional(L.account_id) = None
+    retail_sale_mrp: optional(L.retail_sale_mrp) = None
+    cess_id: optional(L.cess_id) = None
+    cess_amount: optional(L.cess_amount) = None
+    total_cess: optional(L.total_cess) = None
+    sale_type: optional(L.sale_type) = None
+    qty_available: optional(L.qty_available) = None
+
+
+class SaleLot(Record):
+    """``lot_details_ids[]`` and ``miscellaneous_lot_details_ids[]``."""
+    lot_id: optional(T.lot_id) = None
+    product_id: optional(T.product_id) = None
+    lot_name: optional(T.lot_name) = None
+    product_name: optional(T.product_name) = None
+    quantity: required(T.quantity)
+
+
+def _empty_list(value):
+    return [] if value is None or value is False else value
+
+
+class SaleOrder(Record):
+    """A sale order as a shop's Odoo posts it (field order = the canonical order of the hash)."""
+    retail_point_id: required(S.retail_point_id)
+    sale_counter_id: required(S.sale_counter_id)
+    total_including_miscellaneous: required(S.total_including_miscellaneous)
+    payment_journal_id: required(S.payment_journal_id)
+    sale_num: required(S.sale_num, max_length=SALE_NUM_MAX)
+    sale_date: required(S.sale_date)
+    name: optional(S.name) = None
+    confirmed_on: optional(S.confirmed_on) = None
+    retail_point_name: optional(S.retail_point_name) = None
+    sale_counter_name: optional(S.sale_counter_name) = None
+    payment_method_name: optional(S.payment_method_name) = None
+    confirmed_by_name: optional(S.confirmed_by_name) = None
+    customer_name: optional(S.customer_name) = None
+    remarks: optional(S.remarks) = None
+    store_type: optional(S.store_type) = None
+    local_retail_point_db_id: optional(S.local_retail_point_db_id) = None
+    sale_journal_id: optional(S.sale_journal_id) = None
+    partner_id: optional(S.partner_id) = None
+    debtors_account_id: optional(S.debtors_account_id) = None
+    confirmed_by: optional(S.confirmed_by) = None
+    is_default_customer: optional(S.is_default_customer) = None
+    total_cess: optional(S.total_cess) = None
+    miscellaneous_product_id: optional(S.miscellaneous_product_id) = None
+    miscellaneous_qty: optional(S.miscellaneous_qty) = None
+    miscellaneous_sale_price: optional(S.miscellaneous_sale_price) = Field(
+        None, alias='miscelleneous_sale_price', description='spelt as the existing clients spell it')
+    miscellaneous_invoice_num: optional(S.miscellaneous_invoice_num) = None
+    lines: _rows(SaleLine, tables.SaleLine.__table__.c.line_no) = Field(alias='sale_line_ids')
+    lots: Annotated[_rows(SaleLot, T.lot_no), BeforeValidator(_empty_list)] = Field(
+        default_factory=list, alias='lot_details_ids')
+    misc_lots: Annotated[_rows(SaleLot, T.lot_no), BeforeValidator(_empty_list)] = Field(
+        default_factory=list, alias='miscellaneous_lot_details_ids')
+
+
+class DayCloseForm(Record):
+    """``POST /sales/enqueue_day_close/``; ``url`` is accepted and ignored (server configuration)."""
+    retail_point_id: required(S.retail_point_id)
+    close_date: optional(S.sale_date) = Field(None, description="default: today in the shop's time zone")
+    url: Optional[str] = Field(None, description='ignored: the Odoo endpoint is server configuration')
+
+
+def schema():
+    """The published JSON Schema of both payloads (``GET /api/fls/schema``)."""
+    _, defs = models_json_schema([(SaleOrder, 'validation'), (DayCloseForm, 'validation')], by_alias=True,
+                                 title='FLS intake payloads')
+    defs['description'] = (
+        "A sale order (POST /sales/enqueue_sales/ or /api/fls/sales; also a list of them, or a JSON "
+        "string holding either) and a day close (POST /sales/enqueue_day_close/, form-encoded). "
+        f"Nesting deeper than {MAX_DEPTH} levels, duplicated keys, NaN and Infinity are refused. "
+        "Odoo's false is accepted for any empty optional field.")
+    return defs
+
+
+# -- errors -------------------------------------------------------------------------
+
+_PATTERN_REASONS = {NO_NUL: 'must not contain NUL characters'}
+
+
+def _path(loc):
+    text = ''
+    for part in loc:
+        text += f'[{part}]' if isinstance(part, int) else (f'.{part}' if text else str(part))
+    return text or 'body'
+
+
+def _reason(item):
+    if item['type'] == 'value_error':
+        return str(item['ctx']['error'])
+    if item['type'] == 'missing':
+        return 'is required'
+    if item['type'] == 'less_than_equal':
+        return f"must be at most {item['ctx']['le']}"
+    if item['type'] == 'greater_than_equal':
+        return f"must be at least {item['ctx']['ge']}"
+    if item['type'] == 'string_too_long':
+        return f"must be at most {item['ctx']['max_length']} characters long"
+    if item['type'] == 'too_long':
+        return f"must have at most {item['ctx']['max_length']} items"
+    if item['type'] == 'string_pattern_mismatch':
+        return _PATTERN_REASONS.get(item['ctx']['pattern'], item['msg'])
+    if item['type'] in ('model_type', 'model_attributes_type', 'dict_type'):
+        return 'must be an object'
+    if item['type'] == 'list_type':
+        return 'must be a list'
+    return item['msg']
+
+
+def invalid(exc: ValidationError):
+    """A pydantic error -> :class:`Invalid` whose fields use the shops' JSON names.
+
+    Of a union (``null`` or a value), only the value's complaint is kept.
+    """
+    errors = {}
+    for item in exc.errors(include_url=False):
+        loc = tuple(p for p in item['loc'] if not (isinstance(p, str) and p.startswith(('function-', 'none'))))
+        loc = tuple(p for p in loc if p not in ('int', 'str', 'decimal', 'date', 'datetime', 'bool'))
+        errors.setdefault(_path(loc), _reason(item))
+    return Invalid([error(path, reason) for path, reason in errors.items()])
 
 
 # -- rules --------------------------------------------------------------------------
@@ -238,12 +436,6 @@ class Rules:
     total_tolerance: D = D('1.00')
     max_past_days: int = 400
     max_future_days: int = 1
-    timezone: datetime.tzinfo = None
-
-    @property
-    def today(self):
-        """Today in the app's time zone (read per sale: a long-lived worker crosses midnight)."""
-        return datetime.datetime.now(self.timezone).date()
 
     @classmethod
     def from_config(cls, config):
@@ -253,25 +445,24 @@ class Rules:
                                                default=False, usedb=False),
             total_tolerance=total_tolerance(config),
             max_past_days=fls_config.get_number(config, 'intake.max_past_days', int, 0),
-            max_future_days=fls_config.get_number(config, 'intake.max_future_days', int, 0),
-            timezone=config.get_app().get_timezone())
+            max_future_days=fls_config.get_number(config, 'intake.max_future_days', int, 0))
 
 
-def _check_rules(sale, rules, errors):
+def _check_rules(sale, rules, today, errors):
     day = sale['sale_date']
-    if day and not (rules.today - datetime.timedelta(days=rules.max_past_days) <= day
-                    <= rules.today + datetime.timedelta(days=rules.max_future_days)):
+    if not (today - datetime.timedelta(days=rules.max_past_days) <= day
+            <= today + datetime.timedelta(days=rules.max_future_days)):
         errors.append(error('sale_date', f'{day} is outside the accepted range '
-                                         f'({rules.max_past_days} days back, {rules.max_future_days} ahead)'))
+                                         f'({rules.max_past_days} days back, {rules.max_future_days} ahead '
+                                         f'of {today} in the shop\'s time zone)'))
     for i, line in enumerate(sale['lines']):
-        qty, price = line.get('product_uom_qty'), line.get('price_unit')
-        if qty is not None and qty < 0 and not rules.allow_negative_qty:
+        if line['product_uom_qty'] < 0 and not rules.allow_negative_qty:
             errors.append(error(f'sale_line_ids[{i}].product_uom_qty', 'must not be negative'))
-        if price is not None and price < 0:
+        if line['price_unit'] < 0:
             errors.append(error(f'sale_line_ids[{i}].price_unit', 'must not be negative'))
     for key, rows in (('lot_details_ids', sale['lots']), ('miscellaneous_lot_details_ids', sale['misc_lots'])):
         for i, lot in enumerate(rows):
-            if lot.get('quantity') is not None and lot['quantity'] < 0 and not rules.allow_negative_qty:
+            if lot['quantity'] < 0 and not rules.allow_negative_qty:
                 errors.append(error(f'{key}[{i}].quantity', 'must not be negative'))
     if rules.total_tolerance is None or errors:
         return
@@ -291,31 +482,35 @@ def _check_rules(sale, rules, errors):
 
 # -- entry points ---------------------------------------------------------------------
 
+_IDENTITY = {name: TypeAdapter(SaleOrder.__annotations__[name])
+             for name in ('retail_point_id', 'sale_num', 'sale_date')}
+
+
 def identity(obj):
-    """Best-effort ``(retail_point_id, sale_num, sale_date)`` of a raw order, for the inbox."""
+    """Best-effort ``(retail_point_id, sale_num, sale_date)`` of a raw order, for the inbox:
+    each part only if it is valid on its own (so it always fits the inbox columns)."""
     if not isinstance(obj, dict):
         return None, None, None
     ident = []
-    for name, kind in (('retail_point_id', INT), ('sale_num', STR), ('sale_date', DATE)):
+    for name, adapter in _IDENTITY.items():
         try:
-            ident.append(kind(obj.get(name)) if obj.get(name) not in (None, False) else None)
-        except ValueError:
+            ident.append(adapter.validate_python(obj.get(name)))
+        except ValidationError:
             ident.append(None)
     return tuple(ident)
 
 
-def validate_sale(obj, rules):
-    """A raw sale order -> normalised sale (header columns + ``lines``, ``lots``, ``misc_lots``,
-    ``content_hash``), or :class:`Invalid`."""
+def validate_sale(obj, rules, today):
+    """A raw sale order -> normalised sale (columns + ``lines``, ``lots``, ``misc_lots``,
+    ``content_hash``), or :class:`Invalid`; ``today`` is the shop's date."""
     if not isinstance(obj, dict):
         raise Invalid([error('body', 'a sale order must be a JSON object')])
+    try:
+        sale = SaleOrder.model_validate(obj).model_dump()
+    except ValidationError as exc:
+        raise invalid(exc) from None
     errors = []
-    sale = _fields(obj, HEADER, '', errors)
-    sale['lines'] = _rows(obj, 'sale_line_ids', LINE, errors, required=True)
-    sale['lots'] = _rows(obj, 'lot_details_ids', LOT, errors, required=False)
-    sale['misc_lots'] = _rows(obj, 'miscellaneous_lot_details_ids', LOT, errors, required=False)
-    if not errors:
-        _check_rules(sale, rules, errors)
+    _check_rules(sale, rules, today, errors)
     if errors:
         raise Invalid(errors)
     # repr of the normalised sale is canonical (fields in contract order, Decimals
@@ -326,18 +521,13 @@ def validate_sale(obj, rules):
 
 
 def validate_day_close(form, today):
-    """The form-encoded day close -> ``{'retail_point_id', 'close_date'}``, or :class:`Invalid`.
-
-    The ``url`` field old clients send is ignored: the Odoo endpoint is server
-    configuration, never taken from a client.
-    """
-    errors = []
-    result = _fields(form, [('retail_point_id', 'retail_point_id', INT, True)], '', errors)
-    raw_date = form.get('close_date') or None
+    """The day-close form -> ``{'retail_point_id', 'close_date'}``, or :class:`Invalid`;
+    ``today(retail_point_id)`` gives the default date, the shop's today."""
+    if not isinstance(form, dict):
+        raise Invalid([error('body', 'a day close must be an object')])
     try:
-        result['close_date'] = DATE(raw_date) if raw_date else today
-    except ValueError as exc:
-        errors.append(error('close_date', str(exc)))
-    if errors:
-        raise Invalid(errors)
-    return result
+        request = DayCloseForm.model_validate(form)
+    except ValidationError as exc:
+        raise invalid(exc) from None
+    return {'retail_point_id': request.retail_point_id,
+            'close_date': request.close_date or today(request.retail_point_id)}

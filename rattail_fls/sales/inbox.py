@@ -9,43 +9,54 @@ import datetime
 import sqlalchemy as sa
 
 from rattail_fls.db import storage as st
-from rattail_fls.db.model.inbox import FlsInbox, PENDING, REJECTED, FINAL
+from rattail_fls.db.model.inbox import FlsInbox, PENDING, FINAL, REPLAYABLE
 
 INBOX = FlsInbox.__table__
 
 
 def accept(conn, items, kind, source, user_uuid=None):
-    """Insert payloads; returns their ``(received_on, id)`` in order.
+    """Insert payloads; returns their ``(received_on, id)`` in the order of ``items``.
 
     ``items``: dicts with ``body`` and optionally ``retail_point_id``,
-    ``sale_num``, ``sale_date``, ``status`` (default pending) and ``errors``.
+    ``sale_num``, ``sale_date``, ``sale`` (the normalised sale), ``status``
+    (default pending) and ``errors``.  Ids are drawn first and paired with the
+    inputs by ordinality, so the pairing never rests on insertion order.
     """
     if not items:
         return []
     columns = {'retail_point_id': 'integer', 'sale_num': 'varchar', 'sale_date': 'date', 'body': 'text',
-               'status': 'varchar', 'errors': 'text'}
+               'sale': 'text', 'status': 'varchar', 'errors': 'text'}
     params = {name: [i.get(name) for i in items] for name in columns}
     params['status'] = [i.get('status', PENDING) for i in items]
     params.update(kind=kind, source=source, user_uuid=user_uuid)
     arrays = ', '.join(f'CAST(:{name} AS {sqltype}[])' for name, sqltype in columns.items())
+    names = ', '.join(columns)
     result = conn.execute(sa.text(f"""
-        INSERT INTO fls_inbox (kind, source, user_uuid, attempts, {', '.join(columns)})
-        SELECT :kind, :source, :user_uuid, 0, * FROM unnest({arrays})
-        RETURNING received_on, id"""), params)
-    # ids come from the identity in the order rows are inserted, i.e. ``items`` order
-    return sorted((tuple(r) for r in result), key=lambda key: key[1])
+        WITH input AS MATERIALIZED (
+            SELECT nextval(pg_get_serial_sequence('fls_inbox', 'id')) AS id, u.*
+            FROM unnest({arrays}) WITH ORDINALITY AS u({names}, ord)),
+        inserted AS (
+            INSERT INTO fls_inbox (id, kind, source, user_uuid, attempts, {names})
+            SELECT id, :kind, :source, :user_uuid, 0, {names} FROM input
+            RETURNING received_on, id)
+        SELECT inserted.received_on, inserted.id FROM input JOIN inserted USING (id)
+        ORDER BY input.ord"""), params)
+    return [tuple(r) for r in result]
 
 
-def claim(conn, kind, limit, ids=()):
-    """Lock up to ``limit`` pending rows of ``kind``, the given ids first (``SKIP LOCKED``)."""
-    columns = [INBOX.c.received_on, INBOX.c.id, INBOX.c.body, INBOX.c.user_uuid, INBOX.c.attempts]
-    pending = sa.and_(INBOX.c.status == PENDING, INBOX.c.kind == kind)
+def claim(conn, kind, limit, ids=(), only=False):
+    """Lock up to ``limit`` pending rows of ``kind`` that are due, the given ids first (with
+    ``only``, just those), ``SKIP LOCKED``."""
+    columns = [INBOX.c.received_on, INBOX.c.id, INBOX.c.body, INBOX.c.sale, INBOX.c.user_uuid,
+               INBOX.c.attempts, INBOX.c.retail_point_id]
+    pending = sa.and_(INBOX.c.status == PENDING, INBOX.c.kind == kind,
+                      sa.or_(INBOX.c.next_attempt_at.is_(None), INBOX.c.next_attempt_at <= sa.func.now()))
     rows = []
     if ids:
         rows = conn.execute(sa.select(*columns).where(pending, INBOX.c.id.in_(list(ids)))
                             .order_by(INBOX.c.id).limit(limit)
                             .with_for_update(skip_locked=True)).all()
-    if len(rows) < limit:
+    if len(rows) < limit and not only:
         taken = [r.id for r in rows]
         rows += conn.execute(sa.select(*columns).where(pending, INBOX.c.id.notin_(taken))
                              .order_by(INBOX.c.id).limit(limit - len(rows))
@@ -54,37 +65,49 @@ def claim(conn, kind, limit, ids=()):
 
 
 def settle(conn, results):
-    """Record outcomes: ``results`` = [(received_on, id, status, errors_json)]; attempts + 1."""
+    """Record outcomes: ``results`` = [(received_on, id, status, errors_json[, next_attempt_at])];
+    attempts + 1."""
     if not results:
         return
     conn.execute(sa.text("""
-        UPDATE fls_inbox i SET status = r.status, errors = r.errors,
+        UPDATE fls_inbox i SET status = r.status, errors = r.errors, next_attempt_at = r.next_at,
                attempts = i.attempts + 1, processed_at = now()
         FROM unnest(CAST(:day AS date[]), CAST(:id AS bigint[]), CAST(:status AS varchar[]),
-                    CAST(:errors AS text[])) AS r(day, id, status, errors)
+                    CAST(:errors AS text[]), CAST(:next_at AS timestamptz[])) AS r(day, id, status, errors, next_at)
         WHERE i.received_on = r.day AND i.id = r.id"""), {
         'day': [r[0] for r in results], 'id': [r[1] for r in results],
-        'status': [r[2] for r in results], 'errors': [r[3] for r in results]})
+        'status': [r[2] for r in results], 'errors': [r[3] for r in results],
+        'next_at': [r[4] if len(r) > 4 else None for r in results]})
 
 
-def replay(conn, ids=None, retail_point_id=None, statuses=(REJECTED,), body=None):
-    """Put rows back to pending (optionally with a corrected body); returns their keys.
-
-    A row that was settled successfully cannot be replayed: that would only
-    produce a duplicate, so only rejected (and stuck pending) rows qualify.
-    """
-    if body is not None and (not ids or len(ids) != 1):
-        raise ValueError("a corrected body can only be given for exactly one inbox id")
-    query = sa.update(INBOX).where(INBOX.c.status.in_(list(statuses)))
+def replayable(conn, ids=None, retail_point_id=None, statuses=REPLAYABLE, kind=None):
+    """Rows an operator may replay, locked: ``[(received_on, id, kind, body, user_uuid)]``."""
+    query = sa.select(INBOX.c.received_on, INBOX.c.id, INBOX.c.kind, INBOX.c.body, INBOX.c.user_uuid)\
+        .where(INBOX.c.status.in_([s for s in statuses if s in REPLAYABLE]))
     if ids:
         query = query.where(INBOX.c.id.in_(list(ids)))
     if retail_point_id is not None:
         query = query.where(INBOX.c.retail_point_id == retail_point_id)
-    values = {'status': PENDING, 'errors': None, 'source': 'replay'}
-    if body is not None:
-        values['body'] = body
-    result = conn.execute(query.values(**values).returning(INBOX.c.received_on, INBOX.c.id, INBOX.c.kind))
-    return [tuple(r) for r in result]
+    if kind:
+        query = query.where(INBOX.c.kind == kind)
+    return conn.execute(query.order_by(INBOX.c.id).with_for_update()).all()
+
+
+def rewrite(conn, rows):
+    """Replace rows' content after a replay: ``rows`` = dicts with ``received_on``, ``id``, ``body``,
+    ``sale``, ``retail_point_id``, ``sale_num``, ``sale_date``, ``status``, ``errors``.  One statement."""
+    if not rows:
+        return
+    columns = {'received_on': 'date', 'id': 'bigint', 'body': 'text', 'sale': 'text', 'retail_point_id': 'integer',
+               'sale_num': 'varchar', 'sale_date': 'date', 'status': 'varchar', 'errors': 'text'}
+    params = {name: [r.get(name) for r in rows] for name in columns}
+    arrays = ', '.join(f'CAST(:{name} AS {sqltype}[])' for name, sqltype in columns.items())
+    conn.execute(sa.text(f"""
+        UPDATE fls_inbox i SET body = r.body, sale = r.sale, retail_point_id = r.retail_point_id,
+               sale_num = r.sale_num, sale_date = r.sale_date, status = r.status, errors = r.errors,
+               source = 'replay', attempts = 0, next_attempt_at = NULL
+        FROM unnest({arrays}) AS r({', '.join(columns)})
+        WHERE i.received_on = r.received_on AND i.id = r.id"""), params)
 
 
 def overdue(conn, older_than_seconds, limit=10000):

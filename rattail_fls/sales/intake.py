@@ -1,8 +1,12 @@
-"""Accepting shops' payloads: token auth, validation, duplicate check, durable inbox, enqueue.
+"""The door: accepting shops' payloads, validating them once, keeping them durably, waking the workers.
 
-HTTP-independent, so the web API, the benches and the tests share it.  The
-order of operations is the promise to the shop: the inbox rows are committed
-before :meth:`Intake.submit_sales` returns, and only then is work enqueued.
+HTTP-independent, so the web API, the file importer, the replays (CLI and web),
+the benches and the tests all come through it.  Every payload is checked
+against the contract here and only here; an accepted sale is stored in the
+inbox *normalised* (``fls_inbox.sale``), so the workers write it without
+parsing or validating it again.  The order of operations is the promise to the
+shop: the inbox rows are committed before :meth:`Intake.submit_sales` returns,
+and only then is work enqueued.
 """
 
 import json
@@ -10,10 +14,11 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from rattail_fls import config as fls_config
-from rattail_fls.db.model.inbox import REJECTED
+from rattail_fls import config as fls_config, jsontext
+from rattail_fls.db.model.inbox import PENDING, REJECTED
 from rattail_fls.queue.enqueue import enqueue, wake
 from rattail_fls.sales import contract, inbox
+from rattail_fls.sales.clock import ShopClock
 
 ACCEPTED, DUPLICATE, REJECTED_ = 'accepted', 'duplicate', 'rejected'
 
@@ -42,6 +47,11 @@ class Submission:
         return sum(1 for r in self.results if r['status'] == status)
 
 
+def undecodable_body(raw):
+    """A body that is not even JSON, as storable text (escaped: no NUL or invalid UTF-8 reaches the DB)."""
+    return json.dumps(raw.decode('utf-8', 'replace') if isinstance(raw, bytes) else raw)
+
+
 class Intake:
     """One per process; cheap to call per request."""
 
@@ -51,6 +61,7 @@ class Intake:
         self.router = config.get_app().get_fls_handler().shards
         self.max_body_bytes = fls_config.get_number(config, 'intake.max_body_bytes', int, 1024)
         self.rules = contract.Rules.from_config(config)
+        self.clock = ShopClock(config)
 
     def authenticate(self, conn, authorization):
         """``Authorization: Token <key>`` -> :class:`Principal`, or :class:`Unauthorized`."""
@@ -66,50 +77,75 @@ class Intake:
             raise Unauthorized("invalid or revoked token")
         return Principal(row.uuid, frozenset(row.retail_points))
 
-    def submit_sales(self, authorization, orders, source='http', check_stored=True):
+    # -- the contract, applied once ---------------------------------------------------
+
+    def check_sale(self, order):
+        """A decoded order -> ``(sale, None)`` or ``(None, errors)``; the shop's today bounds its date."""
+        try:
+            rp = contract.identity(order)[0]
+            return contract.validate_sale(order, self.rules, self.clock.today(rp)), None
+        except contract.Invalid as invalid:
+            return None, invalid.errors
+
+    def inbox_item(self, order, sale, errors):
+        """The inbox row for one order: normalised when valid, the reasons when not."""
+        rp, num, day = contract.identity(order)
+        item = {'retail_point_id': rp, 'sale_num': num, 'sale_date': day, 'body': jsontext.dumps(order)}
+        if errors:
+            item.update(status=REJECTED, errors=json.dumps(errors))
+        else:
+            item.update(status=PENDING, sale=jsontext.dumps(sale), errors=None)
+        return item
+
+    def check_day_close(self, form):
+        """A day-close form -> ``(request, None)`` or ``(None, errors)``."""
+        try:
+            return contract.validate_day_close(form, self.clock.today), None
+        except contract.Invalid as invalid:
+            return None, invalid.errors
+
+    # -- entry points --------------------------------------------------------------------
+
+    def submit_sales(self, authorization, orders, source='http', check_stored=True, trusted=False,
+                     user_uuid=None, wake_workers=True):
         """Authenticate, validate and store ``orders`` (decoded JSON values); wake the workers.
 
         Raises :class:`Unauthorized` / :class:`Forbidden` before storing anything.
         With ``check_stored``, sales already stored with the same content are
         answered as duplicates and not kept again (one query per shard); without
         it (the old clients' endpoint, which ignores the answer) the workers
-        recognise them instead.
+        recognise them instead.  ``trusted`` is a local caller (files: no token,
+        rows attributed to ``user_uuid``) that processes its rows itself.
         """
-        rules = self.rules
-        checked = []
-        for order in orders:
-            try:
-                checked.append((order, contract.validate_sale(order, rules), None))
-            except contract.Invalid as invalid:
-                checked.append((order, None, invalid.errors))
+        checked = [(order, *self.check_sale(order)) for order in orders]
         submission = Submission()
         with self.engine.begin() as conn:
-            principal = self.authenticate(conn, authorization)
-            claimed = {contract.identity(order)[0] for order, _, _ in checked} - {None}
-            denied = sorted(claimed - principal.retail_points)
-            if denied:
-                raise Forbidden(f"this token may not submit for retail point(s) {', '.join(map(str, denied))}")
+            if not trusted:
+                principal = self.authenticate(conn, authorization)
+                claimed = {contract.identity(order)[0] for order, _, _ in checked} - {None}
+                denied = sorted(claimed - principal.retail_points)
+                if denied:
+                    raise Forbidden(f"this token may not submit for retail point(s) "
+                                    f"{', '.join(map(str, denied))}")
+                user_uuid = principal.user_uuid
             stored = self.stored_hashes(conn, [sale for _, sale, _ in checked if sale]) if check_stored else {}
             items = []
             for index, (order, sale, errors) in enumerate(checked):
-                rp, num, day = contract.identity(order)
+                rp, num, _ = contract.identity(order)
                 result = {'index': index, 'sale_num': num, 'retail_point_id': rp}
                 if sale and stored.get((rp, num)) == sale['content_hash']:
                     result['status'] = DUPLICATE
                 else:
-                    item = {'retail_point_id': rp, 'sale_num': num, 'sale_date': day,
-                            'body': contract.dumps(order)}
+                    items.append((result, self.inbox_item(order, sale, errors)))
                     if errors:
-                        item.update(status=REJECTED, errors=json.dumps(errors))
                         result.update(status=REJECTED_, errors=errors)
                     else:
                         result['status'] = ACCEPTED
-                    items.append((result, item))
                 submission.results.append(result)
-            keys = inbox.accept(conn, [item for _, item in items], 'sale', source, principal.user_uuid)
+            keys = inbox.accept(conn, [item for _, item in items], 'sale', source, user_uuid)
             for (result, _), (_, inbox_id) in zip(items, keys):
                 result['inbox_id'] = inbox_id
-        if any(r['status'] == ACCEPTED for r in submission.results):
+        if wake_workers and any(r['status'] == ACCEPTED for r in submission.results):
             submission.job_id = wake(self.config, 'sales_processing')
         return submission
 
@@ -119,25 +155,74 @@ class Intake:
         A client-supplied ``url`` is kept in the stored request for the record
         but never used: the Odoo endpoint is server configuration.
         """
-        today = self.config.get_app().today()
         with self.engine.begin() as conn:
             principal = self.authenticate(conn, authorization)
-            try:
-                request = contract.validate_day_close(form, today)
-            except contract.Invalid as invalid:
-                keys = inbox.accept(conn, [{'body': contract.dumps(form), 'status': REJECTED,
-                                            'errors': json.dumps(invalid.errors)}],
+            request, errors = self.check_day_close(form)
+            if errors:
+                keys = inbox.accept(conn, [{'body': jsontext.dumps(form), 'status': REJECTED,
+                                            'errors': json.dumps(errors)}],
                                     'day_close', source, principal.user_uuid)
+                invalid = contract.Invalid(errors)
                 invalid.inbox_id = keys[0][1]
-                raise
+                raise invalid
             if request['retail_point_id'] not in principal.retail_points:
                 raise Forbidden(f"this token may not close days for retail point {request['retail_point_id']}")
-            body = dict(form, retail_point_id=request['retail_point_id'],
-                        close_date=request['close_date'].isoformat())
-            keys = inbox.accept(conn, [{'body': contract.dumps(body), 'retail_point_id': request['retail_point_id'],
-                                        'sale_date': request['close_date']}],
-                                'day_close', source, principal.user_uuid)
+            keys = inbox.accept(conn, [self._day_close_item(form, request)], 'day_close', source,
+                                principal.user_uuid)
         return keys[0][1], enqueue(self.config, 'day_close', [keys[0][1]]), request
+
+    @staticmethod
+    def _day_close_item(form, request):
+        body = dict(form, retail_point_id=request['retail_point_id'], close_date=request['close_date'].isoformat())
+        return {'body': jsontext.dumps(body), 'retail_point_id': request['retail_point_id'],
+                'sale_date': request['close_date'], 'status': PENDING, 'errors': None}
+
+    def replay(self, ids=None, retail_point_id=None, statuses=None, body=None):
+        """Put rows back through the door (optionally one with a corrected ``body``, JSON text).
+
+        Each row is validated again like a new request: valid rows become
+        pending with their normalised sale, rows still invalid stay rejected
+        with the new reasons.  A corrected body that is itself invalid is
+        refused (:class:`contract.Invalid`) and nothing changes.  Returns
+        ``{'pending': [keys], 'rejected': [keys]}``, keys ``(received_on, id, kind)``.
+        """
+        if body is not None and (not ids or len(ids) != 1):
+            raise ValueError("a corrected body can only be given for exactly one inbox id")
+        done = {PENDING: [], REJECTED: []}
+        with self.engine.begin() as conn:
+            rows = inbox.replayable(conn, ids, retail_point_id, **({'statuses': statuses} if statuses else {}))
+            rewritten = []
+            for row in rows:
+                try:
+                    item = self._replayed(row.kind, contract.decode_body(body if body is not None else row.body))
+                except contract.Invalid as invalid:
+                    if body is not None:
+                        raise
+                    item = {'body': row.body, 'status': REJECTED, 'errors': json.dumps(invalid.errors)}
+                if body is not None and item['status'] == REJECTED:
+                    raise contract.Invalid(json.loads(item['errors']))
+                rewritten.append(dict(item, received_on=row.received_on, id=row.id))
+                done[item['status']].append((row.received_on, row.id, row.kind))
+            inbox.rewrite(conn, rewritten)
+        for kind, queue in (('sale', 'sales_processing'), ('day_close', 'day_close')):
+            ids = [key[1] for key in done[PENDING] if key[2] == kind]
+            if ids:
+                enqueue(self.config, queue, ids)
+        return done
+
+    def _replayed(self, kind, value):
+        if kind == 'day_close':
+            request, errors = self.check_day_close(value) if isinstance(value, dict) else \
+                (None, [contract.error('body', 'a day close must be an object')])
+            if errors:
+                return {'body': jsontext.dumps(value), 'status': REJECTED, 'errors': json.dumps(errors)}
+            return self._day_close_item(value, request)
+        if isinstance(value, list):
+            if len(value) != 1:
+                return {'body': jsontext.dumps(value), 'status': REJECTED, 'errors': json.dumps(
+                    [contract.error('body', 'an inbox row holds one sale order, not a list')])}
+            value = value[0]
+        return self.inbox_item(value, *self.check_sale(value))
 
     def stored_hashes(self, conn, sales):
         """``{(rp, sale_num): content_hash}`` of these sales already in their shards."""
@@ -163,7 +248,10 @@ class Intake:
         """Store a body that is not even JSON as rejected (if the sender is authenticated)."""
         with self.engine.begin() as conn:
             principal = self.authenticate(conn, authorization)
-            keys = inbox.accept(conn, [{'body': json.dumps(raw.decode('utf-8', 'replace')),
-                                        'status': REJECTED, 'errors': json.dumps(errors)}],
-                                'sale', source, principal.user_uuid)
-        return keys[0][1]
+            return self.keep_rejected(conn, [(raw, errors)], source, principal.user_uuid)[0][1]
+
+    @staticmethod
+    def keep_rejected(conn, bodies, source, user_uuid):
+        """Store ``[(raw text or bytes, errors)]`` that are not even JSON as rejected rows."""
+        return inbox.accept(conn, [{'body': undecodable_body(raw), 'status': REJECTED, 'errors': json.dumps(errors)}
+                                   for raw, errors in bodies], 'sale', source, user_uuid)

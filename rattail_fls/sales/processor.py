@@ -1,22 +1,34 @@
 """Process pending sale orders from the inbox into the shards, one batch at a time.
 
-Used by the RQ job, the file importer and the CLI replay alike, so there is one
-validation and write path.  Order of commits: each shard's transaction commits
-before the main DB's (which holds the claimed inbox rows locked, ``SKIP
-LOCKED``).  If the process dies in between, the rows are still pending; when
-they are processed again the shard recognises its own earlier write (same
-content, same inbox id) and the rows settle as done, so nothing is lost or
-doubled.
+Used by the RQ job, the file importer and the replays alike, so there is one
+write path.  The rows were validated and normalised at the door
+(:mod:`rattail_fls.sales.intake`); here they are only routed and written.
+
+One bad row harms only itself.  A shard write that fails is classified
+(:mod:`rattail_fls.db.faults`): a *shard fault* leaves the shard's rows pending
+with the reason and a backoff (:mod:`rattail_fls.retry`), dead-lettered after
+``intake.max_attempts`` tries; a *row fault* is isolated by bisecting the batch
+under savepoints, the culprit is rejected with the database's reason, and the
+rest of the batch is stored in the same transaction.
+
+Order of commits: each shard's transaction commits before the main DB's (which
+holds the claimed inbox rows locked, ``SKIP LOCKED``).  If the process dies in
+between, the rows are still pending; when they are processed again the shard
+recognises its own earlier write (same content, same inbox id) and the rows
+settle as done, so nothing is lost or doubled.
 """
 
+import datetime
 import json
 import logging
 from collections import Counter, defaultdict
 
 import sqlalchemy as sa
 
-from rattail_fls import config as fls_config
-from rattail_fls.db.model.inbox import DONE, DUPLICATE, REPLACED, SUPERSEDED, REJECTED
+from rattail_fls import config as fls_config, jsontext
+from rattail_fls.db import faults
+from rattail_fls.db.model.inbox import DEAD, DONE, DUPLICATE, PENDING, REPLACED, SUPERSEDED, REJECTED
+from rattail_fls.retry import RetryPolicy
 from rattail_fls.sales import contract, inbox, store
 
 log = logging.getLogger(__name__)
@@ -26,97 +38,181 @@ STATUS = {store.CREATED: DONE, store.DUPLICATE: DUPLICATE, store.REPLACED: REPLA
 
 
 def bump_business_days(conn, changes):
-    """Apply ``{(retail_point_id, sale_date): [sales, lines]}`` deltas and mark the days changed."""
+    """Apply ``{(retail_point_id, sale_date): [sales, lines]}`` deltas and count a change per day.
+
+    Rows are touched in key order, so concurrent workers never deadlock here.
+    """
     if not changes:
         return
     keys = sorted(changes)
     conn.execute(sa.text("""
         INSERT INTO fls_business_day (retail_point_id, sale_date, sale_count, line_count, changed_at)
-        SELECT rp, day, sales, lines, now()
+        SELECT rp, day, sales, lines, clock_timestamp()
         FROM unnest(CAST(:rp AS integer[]), CAST(:day AS date[]), CAST(:sales AS integer[]),
                     CAST(:lines AS integer[])) AS c(rp, day, sales, lines)
+        ORDER BY rp, day
         ON CONFLICT (retail_point_id, sale_date) DO UPDATE
         SET sale_count = fls_business_day.sale_count + EXCLUDED.sale_count,
             line_count = fls_business_day.line_count + EXCLUDED.line_count,
-            changed_at = now()"""), {
+            change_count = fls_business_day.change_count + 1,
+            changed_at = greatest(fls_business_day.changed_at, clock_timestamp())"""), {
         'rp': [k[0] for k in keys], 'day': [k[1] for k in keys],
         'sales': [changes[k][0] for k in keys], 'lines': [changes[k][1] for k in keys]})
 
 
-class SalesProcessor:
-    """Claims pending sale rows, validates, routes and stores them in bulk."""
+def _reasons(field, reason):
+    return json.dumps([contract.error(field, reason)])
 
-    def __init__(self, config):
+
+class SalesProcessor:
+    """Claims pending sale rows, routes them and stores them in bulk."""
+
+    def __init__(self, config, intake=None):
         self.config = config
         self.router = config.get_app().get_fls_handler().shards
         self.writer = store.ShardWriter()
         self.batch_size = fls_config.get_number(config, 'intake.batch_size', int, 1)
-        self.rules = contract.Rules.from_config(config)
+        self.retry = RetryPolicy.from_config(config, 'intake')
+        self._intake = intake
 
-    def process(self, ids=(), limit=None):
-        """Process one batch (the given inbox ids first); returns a Counter of statuses."""
-        rules = self.rules
+    @property
+    def intake(self):
+        """The door, for rows stored before the door normalised sales (validated here once)."""
+        if self._intake is None:
+            from rattail_fls.sales.intake import Intake
+            self._intake = Intake(self.config)
+        return self._intake
+
+    def process(self, ids=(), limit=None, only=False):
+        """Process one batch (the given inbox ids first; with ``only``, nothing else).
+
+        Returns a Counter of statuses.
+        """
         counts = Counter()
         with self.config.appdb_engine.begin() as conn:
-            rows = inbox.claim(conn, 'sale', limit or self.batch_size, ids)
+            rows = self._claim(conn, ids, limit or self.batch_size, only)
             if not rows:
                 return counts
-            settled, by_shard = self._validate_and_route(conn, rows, rules)
+            settled, by_shard = self._route(conn, rows)
             changes = defaultdict(lambda: [0, 0])
             storages = self.router.storages(conn) if by_shard else {}
             for shard, items in by_shard.items():
                 settled += self._write_shard(shard, storages[shard], items, changes)
             inbox.settle(conn, settled)
             bump_business_days(conn, changes)
-        counts.update(status for _, _, status, _ in settled)
+        counts.update(status for _, _, status, *_ in settled)
         return counts
 
-    def drain(self, ids=()):
+    def drain(self, ids=(), only=False):
         """Process batches until nothing more can be settled; returns the total Counter.
 
         Stops when a batch settles nothing (only rows left pending because
-        their shard is down), so an outage does not spin.
+        their shard is down), so an outage does not spin.  With ``only``, just
+        the given ids (``import-fls-sales`` processes exactly what it read).
         """
         total = Counter()
+        ids = list(ids)
         while True:
-            counts = self.process(ids)
+            counts = self.process(ids, only=only)
             total.update(counts)
-            if not counts or set(counts) == {'pending'}:
+            if not counts or set(counts) == {PENDING}:
                 return total
-            ids = ()
+            if only:
+                ids = ids[self.batch_size:]
+                if not ids:
+                    return total
+            else:
+                ids = []
 
-    def _validate_and_route(self, conn, rows, rules):
+    @staticmethod
+    def _claim(conn, ids, limit, only):
+        if only:
+            return inbox.claim(conn, 'sale', limit, ids[:limit], only=True) if ids else []
+        return inbox.claim(conn, 'sale', limit, ids)
+
+    def _route(self, conn, rows):
+        """Normalised sales per shard; rows no shard takes are rejected with the reason."""
         settled, valid = [], []
         for row in rows:
-            try:
-                valid.append((row, contract.validate_sale(contract.loads(row.body), rules)))
-            except contract.Invalid as invalid:
-                settled.append((row.received_on, row.id, REJECTED, json.dumps(invalid.errors)))
+            if row.sale is None:  # stored before the door normalised sales: validated once, here
+                try:
+                    sale, errors = self.intake.check_sale(contract.decode_body(row.body))
+                except contract.Invalid as invalid:
+                    sale, errors = None, invalid.errors
+            else:
+                sale, errors = jsontext.loads(row.sale), None
+            if errors:
+                settled.append((row.received_on, row.id, REJECTED, json.dumps(errors)))
+                continue
+            if isinstance(sale['sale_date'], str):
+                sale['sale_date'] = datetime.date.fromisoformat(sale['sale_date'])
+            valid.append((row, sale))
         routes = self.router.routes(conn, [sale['retail_point_id'] for _, sale in valid])
         by_shard = defaultdict(list)
         for row, sale in valid:
             shard = routes.get(sale['retail_point_id'])
             if shard is None:
-                settled.append((row.received_on, row.id, REJECTED, json.dumps([contract.error(
-                    'retail_point_id', f"retail point {sale['retail_point_id']} is unknown, "
-                                       "inactive or not assigned to a shard")])))
+                settled.append((row.received_on, row.id, REJECTED, _reasons(
+                    'retail_point_id', f"retail point {sale['retail_point_id']} is unknown, inactive "
+                                       "or not assigned to a shard")))
             else:
                 by_shard[shard].append((row, sale))
         return settled, by_shard
 
     def _write_shard(self, shard, storage, items, changes):
-        """Store one shard's part of the batch; on a shard failure the rows stay pending."""
+        """Store one shard's part of the batch; returns the rows' settlements."""
         rows = {row.id: row for row, _ in items}
         try:
             with self.router.begin(shard) as conn:
+                days = self.writer.ensure_days(conn, shard, storage, [sale for _, sale in items])
+                outcomes, refused = self._write_isolating(conn, shard, storage, items, changes)
+        except Exception as error:  # noqa: BLE001 - classified below; nothing else of the batch is lost
+            if not faults.is_transient(error):
+                raise
+            return self._postpone(shard, rows.values(), error)
+        self.writer.remember_days(shard, days)
+        settled = [(rows[o.inbox_id].received_on, o.inbox_id, STATUS[o.result], None) for o in outcomes]
+        for row, reason in refused:
+            log.warning("shard %s refused inbox row %s: %s", shard, row.id, reason)
+            settled.append((row.received_on, row.id, REJECTED, _reasons('sale', f"the shard refused it: {reason}")))
+        return settled
+
+    def _write_isolating(self, conn, shard, storage, items, changes):
+        """Write ``items`` under a savepoint; on a row fault, bisect until the culprits stand alone.
+
+        Returns ``(outcomes, [(row, reason)])``; a shard fault propagates.
+        """
+        try:
+            with conn.begin_nested():
                 outcomes, shard_changes = self.writer.write(
                     conn, shard, storage, [(row.id, sale) for row, sale in items])
-        except (sa.exc.DBAPIError, OSError) as error:
-            log.error("shard %s failed; %d sales stay pending: %s", shard, len(items), error)
-            reason = json.dumps([contract.error('shard', f"shard {shard} unavailable: "
-                                                         f"{str(getattr(error, 'orig', error)).strip()}")])
-            return [(row.received_on, row.id, 'pending', reason) for row in rows.values()]
+        except Exception as error:  # noqa: BLE001 - a row fault is isolated, a shard fault re-raised
+            if faults.is_transient(error):
+                raise
+            if len(items) == 1:
+                return [], [(items[0][0], faults.describe(error))]
+            middle = len(items) // 2
+            first = self._write_isolating(conn, shard, storage, items[:middle], changes)
+            second = self._write_isolating(conn, shard, storage, items[middle:], changes)
+            return first[0] + second[0], first[1] + second[1]
         for key, (sales, lines) in shard_changes.items():
             changes[key][0] += sales
             changes[key][1] += lines
-        return [(rows[o.inbox_id].received_on, o.inbox_id, STATUS[o.result], None) for o in outcomes]
+        return outcomes, []
+
+    def _postpone(self, shard, rows, error):
+        """Leave rows pending with the reason and a backoff; dead-letter those out of tries."""
+        reason = f"shard {shard} unavailable: {faults.describe(error)}"
+        log.error("%s; %d sales stay pending", reason, len(rows))
+        settled = []
+        for row in rows:
+            tries = row.attempts + 1
+            if self.retry.exhausted(tries):
+                settled.append((row.received_on, row.id, DEAD,
+                                _reasons('shard', f"{reason}; gave up after {tries} tries")))
+            else:
+                when = self.retry.next_attempt_at(tries)
+                settled.append((row.received_on, row.id, PENDING, _reasons(
+                    'shard', f"{reason}; try {tries + 1} after {when:%Y-%m-%d %H:%M:%S %Z}"), when))
+        return settled
+

@@ -71,17 +71,14 @@ class ShardWriter:
         self._days = set()
 
     def write(self, conn, shard_key, storage, batch):
-        """Store ``batch`` = [(inbox_id, sale)] on ``conn`` (routed to one shard).
+        """Store ``batch`` = [(inbox_id, sale)] on ``conn`` (routed to one shard; its days'
+        partitions made by :meth:`ensure_days`).  Identity rows are inserted and locked in key
+        order, so concurrent workers cannot deadlock on them.
 
         Returns (outcomes, day_changes) where day_changes maps
         ``(retail_point_id, sale_date)`` to ``[sale_delta, line_delta]``.
         """
         latest, outcomes = self._latest_per_sale(batch)
-        if storage == st.PARTITIONS:
-            days = {sale['sale_date'] for _, sale in latest} - {d for k, d in self._days if k == shard_key}
-            if days:
-                st.ensure_day_partitions(conn, days)
-                self._days.update((shard_key, d) for d in days)
         changes = defaultdict(lambda: [0, 0])
         sale_ids = self._claim_identities(conn, latest)
         existing = self._existing(conn, [pair for pair in latest if (
@@ -114,6 +111,22 @@ class ShardWriter:
         copy_sales(conn, to_write, changes)
         return outcomes, dict(changes)
 
+    def ensure_days(self, conn, shard_key, storage, sales):
+        """Make the daily partitions ``sales`` need (partitions storage); returns the days made.
+
+        Call :meth:`remember_days` with them once the transaction has committed:
+        a rolled-back partition must not be taken for an existing one.
+        """
+        if storage != st.PARTITIONS:
+            return set()
+        days = {sale['sale_date'] for sale in sales} - {d for k, d in self._days if k == shard_key}
+        if days:
+            st.ensure_day_partitions(conn, days)
+        return days
+
+    def remember_days(self, shard_key, days):
+        self._days.update((shard_key, d) for d in days)
+
     @staticmethod
     def _latest_per_sale(batch):
         """The last-received version of each sale in the batch; earlier ones are settled here."""
@@ -135,7 +148,8 @@ class ShardWriter:
         rows = conn.execute(sa.text("""
             INSERT INTO sale_ident (retail_point_id, sale_num, sale_date, content_hash, inbox_id)
             SELECT * FROM unnest(CAST(:rp AS integer[]), CAST(:num AS varchar[]), CAST(:day AS date[]),
-                                 CAST(:hash AS varchar[]), CAST(:inbox AS bigint[]))
+                                 CAST(:hash AS varchar[]), CAST(:inbox AS bigint[])) AS u(rp, num, day, hash, inbox)
+            ORDER BY rp, num
             ON CONFLICT (retail_point_id, sale_num) DO NOTHING
             RETURNING retail_point_id, sale_num, sale_id"""), {
             'rp': [s['retail_point_id'] for _, s in pairs], 'num': [s['sale_num'] for _, s in pairs],
@@ -152,6 +166,7 @@ class ShardWriter:
             FROM sale_ident i
             JOIN unnest(CAST(:rp AS integer[]), CAST(:num AS varchar[])) AS k(rp, num)
               ON i.retail_point_id = k.rp AND i.sale_num = k.num
+            ORDER BY i.retail_point_id, i.sale_num
             FOR UPDATE OF i"""), {'rp': [s['retail_point_id'] for _, s in pairs],
                                   'num': [s['sale_num'] for _, s in pairs]})
         return {(r.retail_point_id, r.sale_num): r._asdict() for r in rows}

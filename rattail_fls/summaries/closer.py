@@ -4,8 +4,9 @@ A day may be closed any number of times.  Each close recomputes the summaries
 from the shard; a summary whose payload changed gets a new version and the old
 one is marked superseded (both stay visible); an unchanged one is left as it
 is, so re-closing never causes a re-push.  A close remembers the business
-day's ``changed_at`` it saw, so a sale stored later makes the close stale and
-the nightly export closes the day again.
+day's ``change_count`` it saw (read before the shard is), so a sale stored
+later makes the close stale, whatever the clocks of the transactions, and the
+nightly export closes the day again.
 """
 
 import json
@@ -16,7 +17,8 @@ import sqlalchemy as sa
 from rattail_fls.config import ConfigError
 from rattail_fls.db.model.business_days import FlsBusinessDay
 from rattail_fls.db.model.summaries import FlsDayClose, FlsSummary, HELD, PENDING, SUPERSEDED
-from rattail_fls.sales.contract import dumps, total_tolerance
+from rattail_fls.jsontext import dumps, loads
+from rattail_fls.sales.contract import total_tolerance
 from rattail_fls.summaries.aggregate import aggregate_day
 
 log = logging.getLogger(__name__)
@@ -48,10 +50,12 @@ class DayCloser:
                 raise ConfigError(f"retail point(s) {', '.join(map(str, unknown))} unknown, inactive "
                                   "or without a shard")
             closes = {rp: self._lock_day(session, rp, day) for rp in sorted(set(retail_point_ids))}
-            changed_at = dict(session.execute(
-                sa.select(FlsBusinessDay.retail_point_id, FlsBusinessDay.changed_at)
+            # read before the shards are: a sale the aggregate misses is counted after this
+            seen = {rp: (changed, count) for rp, changed, count in session.execute(
+                sa.select(FlsBusinessDay.retail_point_id, FlsBusinessDay.changed_at,
+                          FlsBusinessDay.change_count)
                 .where(FlsBusinessDay.retail_point_id.in_(list(closes)))
-                .where(FlsBusinessDay.sale_date == day)).all())
+                .where(FlsBusinessDay.sale_date == day))}
             by_point = {rp: [] for rp in closes}
             for shard in sorted(set(routes.values())):
                 points = [rp for rp in closes if routes[rp] == shard]
@@ -64,7 +68,7 @@ class DayCloser:
                 result = self._store(session, rp, day, summaries)
                 close.closes = (close.closes or 0) + 1
                 close.closed_at = sa.func.now()
-                close.sales_changed_at = changed_at.get(rp)
+                close.sales_changed_at, close.change_count_seen = seen.get(rp, (None, 0))
                 close.requested_by = requested_by
                 close.sale_count = sum(s['totals']['sale_count'] for s in summaries)
                 close.summary_count = len(summaries)
@@ -131,8 +135,8 @@ class DayCloser:
             .outerjoin(FlsDayClose, sa.and_(FlsDayClose.retail_point_id == FlsBusinessDay.retail_point_id,
                                             FlsDayClose.sale_date == FlsBusinessDay.sale_date))\
             .where(FlsBusinessDay.sale_date <= until)\
-            .where(sa.or_(FlsDayClose.closed_at.is_(None), FlsDayClose.sales_changed_at.is_(None),
-                          FlsBusinessDay.changed_at > FlsDayClose.sales_changed_at))\
+            .where(sa.or_(FlsDayClose.closed_at.is_(None), FlsDayClose.change_count_seen.is_(None),
+                          FlsBusinessDay.change_count > FlsDayClose.change_count_seen))\
             .order_by(FlsBusinessDay.sale_date, FlsBusinessDay.retail_point_id)
         if retail_point_ids:
             query = query.where(FlsBusinessDay.retail_point_id.in_(list(retail_point_ids)))
@@ -164,7 +168,7 @@ class DayCloser:
         with self.config.appdb_engine.begin() as conn:
             for row in inbox.claim(conn, 'day_close', limit, ids):
                 try:
-                    request = contract.validate_day_close(contract.loads(row.body), today)
+                    request = contract.validate_day_close(loads(row.body), lambda rp: today)
                     results.append(self.close(request['retail_point_id'], request['close_date'],
                                               requested_by='shop'))
                     settled.append((row.received_on, row.id, 'done', None))

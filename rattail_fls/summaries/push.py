@@ -51,7 +51,7 @@ from rattail_fls import config as fls_config
 from rattail_fls.db.model.summaries import (FAILED, HELD, PENDING, SENT, SUPERSEDED,
                                             FlsPushLog, FlsSummary)
 from rattail_fls.odoo.client import APPLICATION, TRANSIENT, PushResult, make_odoo_client
-from rattail_fls.sales.contract import loads
+from rattail_fls.jsontext import loads
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,12 @@ template or menu machinery (``bench/ingest.py`` measures it).  Endpoints:
   "retail_point_id"}``.
 * ``POST /api/fls/sales``: the native endpoint, body one order or a list;
   ``200`` with a result per sale (accepted, duplicate, rejected + errors).
+* ``GET /api/fls/schema``: the contract's JSON Schema (token required).
 * ``GET /api/fls/health``: 200 when the database answers.
 
-Every answer is JSON; no input produces a 500 or a stack trace.
+Every answer is JSON.  Whatever the input, the answer is a 2xx or a 4xx naming
+the field and the reason; only the database being unavailable gives a 5xx
+(503 with ``Retry-After``).
 """
 
 import logging
@@ -25,6 +28,7 @@ import sqlalchemy as sa
 from pyramid.config import Configurator
 from pyramid.response import Response
 
+from rattail_fls.db import faults
 from rattail_fls.sales import contract
 
 log = logging.getLogger(__name__)
@@ -38,8 +42,29 @@ def answer(http_status, **body):
     return Response(json_body=body, status=http_status, content_type='application/json', charset='utf-8')
 
 
+#: Seconds a client is asked to wait when the database is unavailable.
+RETRY_AFTER = 30
+JSON_TYPES = ('application/json', 'text/json')
+FORM_TYPE = 'application/x-www-form-urlencoded'
+
+
+def media_type_refusal(request, accepted):
+    """415 unless the body is one of ``accepted`` (or untyped, as old clients send it) in UTF-8."""
+    kind = (request.content_type or '').lower()
+    charset = (request.charset or 'utf-8').lower()
+    if (kind and kind not in accepted and not (kind.endswith('+json') and 'application/json' in accepted)) \
+            or charset not in ('utf-8', 'utf8'):
+        return answer(415, status='rejected', errors=[contract.error(
+            'Content-Type', f"{request.content_type or ''}; charset={charset} is not accepted here: "
+                            f"send {' or '.join(accepted)} in UTF-8")])
+    return None
+
+
 def read_body(request, intake):
     """The raw body, or an answer: 411/413 before reading more than the limit."""
+    chunked = 'chunked' in (request.headers.get('Transfer-Encoding') or '').lower()
+    if request.content_length is None and not chunked:
+        return None, answer(411, status='error', error="send the body with a Content-Length header")
     if request.content_length is not None and request.content_length > intake.max_body_bytes:
         return None, answer(413, status='error', error=f"body larger than {intake.max_body_bytes} bytes")
     raw = request.body_file.read(intake.max_body_bytes + 1)
@@ -58,10 +83,12 @@ def guarded(view):
             return answer(401, status='error', error=str(error))
         except core.Forbidden as error:
             return answer(403, status='error', error=str(error))
-        except sa.exc.OperationalError:
-            log.exception("database unavailable")
-            return answer(503, status='error', error="temporarily unavailable; retry later")
-        except Exception:  # noqa: BLE001 - the client gets an id, the log gets the trace
+        except Exception as error:  # noqa: BLE001 - the client gets an id, the log gets the trace
+            if faults.is_transient(error):
+                log.error("database unavailable: %s", faults.describe(error))
+                response = answer(503, status='error', error="temporarily unavailable; retry later")
+                response.headers['Retry-After'] = str(RETRY_AFTER)
+                return response
             ref = uuid.uuid4().hex[:12]
             log.exception("intake error %s", ref)
             return answer(500, status='error', error=f"internal error (reference {ref})")
@@ -70,6 +97,9 @@ def guarded(view):
 
 def decode(request, intake):
     """Body -> list of orders, or an answer (the undecodable body is kept as rejected)."""
+    refused = media_type_refusal(request, JSON_TYPES)
+    if refused:
+        return None, refused
     raw, refused = read_body(request, intake)
     if refused:
         return None, refused
@@ -116,24 +146,49 @@ def batch_answer(submission):
 @guarded
 def enqueue_day_close(request, intake):
     """Form-encoded (as the shops send it) or a JSON object."""
+    refused = media_type_refusal(request, (FORM_TYPE,) + JSON_TYPES)
+    if refused:
+        return refused
     raw, refused = read_body(request, intake)
     if refused:
         return refused
-    if (request.content_type or '').endswith('json'):
-        try:
-            form = contract.decode_body(raw)
-        except contract.Invalid as invalid:
-            return answer(400, status='rejected', errors=invalid.errors)
-        if not isinstance(form, dict):
-            return answer(400, status='rejected', errors=[contract.error('body', 'must be an object')])
-    else:
-        form = dict(urllib.parse.parse_qsl(raw.decode('utf-8', 'replace'), keep_blank_values=True))
+    try:
+        form = decode_form(raw) if (request.content_type or FORM_TYPE).lower() == FORM_TYPE \
+            else contract.decode_body(raw)
+    except contract.Invalid as invalid:
+        return answer(400, status='rejected', errors=invalid.errors)
+    if not isinstance(form, dict):
+        return answer(400, status='rejected', errors=[contract.error('body', 'must be an object')])
     try:
         inbox_id, job_id, day_close = intake.submit_day_close(request.authorization_header, form)
     except contract.Invalid as invalid:
         return answer(422, status='rejected', errors=invalid.errors, inbox_id=getattr(invalid, 'inbox_id', None))
     return answer(202, status='queued', job_id=job_id, inbox_id=inbox_id,
                   date=day_close['close_date'].isoformat(), retail_point_id=day_close['retail_point_id'])
+
+
+def decode_form(raw):
+    """A form-encoded body, strictly: UTF-8, each field once (a repeated field is refused, not guessed)."""
+    try:
+        pairs = urllib.parse.parse_qsl(raw.decode('utf-8'), keep_blank_values=True, strict_parsing=bool(raw),
+                                       errors='strict')
+    except UnicodeDecodeError as exc:
+        raise contract.Invalid([contract.error('body', f'is not UTF-8 text ({exc.reason})')]) from None
+    except ValueError as exc:
+        raise contract.Invalid([contract.error('body', f'is not a form-encoded body ({exc})')]) from None
+    form = {}
+    for key, value in pairs:
+        if key in form:
+            raise contract.Invalid([contract.error(key, 'is given more than once')])
+        form[key] = value
+    return form
+
+
+@guarded
+def schema(request, intake):
+    with intake.engine.connect() as conn:
+        intake.authenticate(conn, request.authorization_header)
+    return answer(200, **contract.schema())
 
 
 @guarded
@@ -159,6 +214,7 @@ def make_wsgi_app(config):
             ('compat_sales', '/sales/enqueue_sales/', enqueue_sales, 'POST'),
             ('native_sales', '/api/fls/sales', submit_batch, 'POST'),
             ('compat_day_close', '/sales/enqueue_day_close/', enqueue_day_close, 'POST'),
+            ('schema', '/api/fls/schema', schema, 'GET'),
             ('health', '/api/fls/health', health, 'GET')]:
         pyramid.add_route(name, path)
         pyramid.add_view(view, route_name=name, request_method=method)

@@ -22,3 +22,6 @@ class FlsBusinessDay(model.Base):
     line_count = sa.Column(sa.Integer(), nullable=False, default=0)
     changed_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now(),
                            doc="Last time a sale of this day was stored, replaced or removed.")
+    change_count = sa.Column(sa.BigInteger(), nullable=False, default=1, server_default='1', doc="""
+    Changes so far; a close records the count it saw, so a sale stored by a transaction that
+    began before the close (whatever its clock) still makes it stale.""")

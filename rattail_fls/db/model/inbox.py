@@ -12,10 +12,14 @@ from rattail.db import model
 
 __all__ = ['FlsInbox', 'FlsTokenRetailPoint']
 
-#: Statuses of an inbox row; only ``pending`` rows are (re)processed.
-PENDING, DONE, DUPLICATE, REPLACED, SUPERSEDED, REJECTED = (
-    'pending', 'done', 'duplicate', 'replaced', 'superseded', 'rejected')
+#: Statuses of an inbox row; only ``pending`` rows are (re)processed.  ``rejected``: the
+#: contract or the database refused it (reasons in ``errors``); ``dead``: a shard fault
+#: outlasted ``intake.max_attempts`` tries.  Both can be fixed and replayed.
+PENDING, DONE, DUPLICATE, REPLACED, SUPERSEDED, REJECTED, DEAD = (
+    'pending', 'done', 'duplicate', 'replaced', 'superseded', 'rejected', 'dead')
 FINAL = (DONE, DUPLICATE, REPLACED, SUPERSEDED)
+#: What an operator may replay (pending too: it clears a backoff).
+REPLAYABLE = (REJECTED, DEAD, PENDING)
 
 
 class FlsInbox(model.Base):
@@ -40,9 +44,15 @@ class FlsInbox(model.Base):
     sale_num = sa.Column(sa.String(), nullable=True)
     sale_date = sa.Column(sa.Date(), nullable=True)
     body = sa.Column(sa.Text(), nullable=False, doc="The payload as JSON text, exactly as decoded.")
+    sale = sa.Column(sa.Text(), nullable=True, doc="""
+    The sale as the contract normalised it (JSON, column names), written by the intake; the
+    workers store it as it is.  NULL for rejected rows and day closes.""")
     status = sa.Column(sa.String(length=20), nullable=False, default=PENDING)
     attempts = sa.Column(sa.Integer(), nullable=False, default=0)
-    errors = sa.Column(sa.Text(), nullable=True, doc="JSON list of {field, reason} for rejections.")
+    errors = sa.Column(sa.Text(), nullable=True, doc="""
+    JSON list of {field, reason}: why it was rejected or dead-lettered, or why it is still pending.""")
+    next_attempt_at = sa.Column(sa.DateTime(timezone=True), nullable=True,
+                                doc="A row left pending by a shard fault waits until then.")
     processed_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
 
     def __str__(self):

@@ -32,7 +32,10 @@ class FlsDayClose(model.Base):
     closes = sa.Column(sa.Integer(), nullable=False, default=0, doc="How many times it was (re)closed.")
     closed_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
     sales_changed_at = sa.Column(sa.DateTime(timezone=True), nullable=True, doc="""
-    The business day's ``changed_at`` the last close saw; a later change makes the close stale.
+    The business day's ``changed_at`` the last close saw (for display).
+    """)
+    change_count_seen = sa.Column(sa.BigInteger(), nullable=True, doc="""
+    The business day's ``change_count`` the last close saw; a higher count makes the close stale.
     """)
     requested_by = sa.Column(sa.String(length=20), nullable=True, doc="shop, cli or nightly.")
     sale_count = sa.Column(sa.Integer(), nullable=False, default=0)

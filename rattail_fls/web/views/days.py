@@ -49,13 +49,13 @@ class DayCloseView(MasterView):
 
     def render_stale(self, close, field):
         """Stale: sales of the day were stored or replaced after this close saw them."""
-        changed = self.Session.execute(
-            sa.select(FlsBusinessDay.changed_at)
+        changes = self.Session.execute(
+            sa.select(FlsBusinessDay.change_count)
             .where(FlsBusinessDay.retail_point_id == close.retail_point_id)
             .where(FlsBusinessDay.sale_date == close.sale_date)).scalar()
         if close.closed_at is None:
             return "not closed"
-        return "stale" if changed and (close.sales_changed_at is None or changed > close.sales_changed_at) \
+        return "stale" if changes and (close.change_count_seen is None or changes > close.change_count_seen) \
             else "current"
 
 

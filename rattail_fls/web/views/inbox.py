@@ -1,24 +1,23 @@
 """The sales inbox: what shops sent, its status and reasons; fix and replay rejected rows.
 
-Editing is only offered for rejected rows, and saving an edit *is* the replay:
-the corrected body is checked as JSON, the row goes back to pending through
-the same ``inbox.replay()`` as ``rattail fls-inbox replay``, and the workers
-get the row once the transaction commits.
+Editing is only offered for rows that can be replayed (rejected, dead-lettered,
+pending), and saving an edit *is* the replay: the corrected body is checked
+against the whole contract in the form (each field's error shown before
+anything is saved), then put back through the intake's door, as ``rattail
+fls-inbox replay`` does, and queued for the workers.
 """
 
 import json
 
 import colander
-import transaction
 from deform import widget as dfwidget
 from webhelpers2.html import HTML
-from zope.sqlalchemy import mark_changed
 
 from tailbone.views import MasterView
 
-from rattail_fls.db.model.inbox import FlsInbox, REJECTED
-from rattail_fls.queue.enqueue import enqueue
-from rattail_fls.sales import contract, inbox
+from rattail_fls.db.model.inbox import FlsInbox, REJECTED, REPLAYABLE
+from rattail_fls.sales import contract
+from rattail_fls.sales.intake import Intake
 
 
 class InboxView(MasterView):
@@ -52,7 +51,7 @@ class InboxView(MasterView):
         return f"{errors[0]['field']}: {errors[0]['reason']}" if errors else ''
 
     def editable_instance(self, row):
-        return row.status == REJECTED
+        return row.status in REPLAYABLE
 
     def configure_form(self, f):
         super().configure_form(f)
@@ -78,20 +77,24 @@ class InboxView(MasterView):
         return HTML.tag('pre', c=json.dumps(json.loads(row.body), indent=2))
 
     def valid_payload(self, node, value):
+        """The whole contract, before anything is saved: the form shows each field's error."""
+        row = self.get_instance()
+        intake = Intake(self.rattail_config)
         try:
-            contract.decode_body(value)
+            decoded = contract.decode_body(value)
+            if row.kind == 'sale':
+                errors = intake.check_sale(decoded[0] if isinstance(decoded, list) and len(decoded) == 1
+                                           else decoded)[1]
+            else:
+                errors = intake.check_day_close(decoded)[1]
         except contract.Invalid as invalid:
-            raise colander.Invalid(node, str(invalid)) from None
+            errors = invalid.errors
+        if errors:
+            raise colander.Invalid(node, '; '.join(f"{e['field']}: {e['reason']}" for e in errors))
 
     def save_edit_form(self, form):
         row = self.get_instance()
-        corrected = contract.dumps(contract.decode_body(form.validated['body']))
-        session = self.Session()
-        inbox.replay(session.connection(), ids=[row.id], body=corrected)
-        mark_changed(session)  # plain SQL: tell pyramid_tm there is something to commit
-        kind = 'sales_processing' if row.kind == 'sale' else 'day_close'
-        config, ids = self.rattail_config, [row.id]
-        transaction.get().addAfterCommitHook(lambda ok: ok and enqueue(config, kind, ids))
+        Intake(self.rattail_config).replay(ids=[row.id], body=form.validated['body'])
         self.Session.expire(row)
         self.request.session.flash(f"Inbox row {row.id} was replayed with the corrected payload.")
         return row

@@ -1,0 +1,292 @@
+"""The contract alone, no database: every field against each wrong type and each bound, the
+decoder against hostile JSON, the JSON Schema against the shard columns, and properties
+(hypothesis) that no input escapes as anything but a normalised sale or a clear refusal."""
+
+import datetime
+import decimal
+import json
+import random
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from rattail_fls import jsontext
+from rattail_fls.db.model import sales as tables
+from rattail_fls.sales import contract
+from fls_dev.loopback.shops import make_order
+
+D = decimal.Decimal
+TODAY = datetime.date(2026, 11, 20)
+RULES = contract.Rules(total_tolerance=None)
+MODELS = {'': contract.SaleOrder, 'sale_line_ids[0].': contract.SaleLine, 'lot_details_ids[0].': contract.SaleLot}
+COLUMNS = {contract.SaleOrder: tables.Sale.__table__, contract.SaleLine: tables.SaleLine.__table__,
+           contract.SaleLot: tables.SaleLot.__table__}
+
+
+def good():
+    order = make_order(random.Random(3), 7, TODAY, 1)
+    return jsontext.loads(jsontext.dumps(order))
+
+
+def errors_of(order):
+    with pytest.raises(contract.Invalid) as caught:
+        contract.validate_sale(order, RULES, TODAY)
+    return {e['field']: e['reason'] for e in caught.value.errors}
+
+
+def put(order, prefix, name, value):
+    target = order
+    if prefix:
+        key = prefix.split('[')[0]
+        target = order.setdefault(key, [{}]) or order[key]
+        if not target:
+            target.append({'quantity': 1})
+        target = target[0]
+    target[name] = value
+    return order
+
+
+def fields():
+    """(json path prefix, json name, column) of every scalar field of the contract."""
+    for prefix, model in MODELS.items():
+        table = COLUMNS[model]
+        for name, info in model.model_fields.items():
+            if name in ('lines', 'lots', 'misc_lots'):
+                continue
+            yield prefix, info.alias or name, table.c[name]
+
+
+FIELDS = list(fields())
+
+
+def wrong_values(column):
+    """Values of the wrong type, or beyond the column, with a word the reason must contain."""
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return [('yes', 'true or false'), (1, 'true or false'), ([], 'true or false')]
+    if isinstance(kind, sa.Integer):
+        bound = 2 ** 15 if isinstance(kind, sa.SmallInteger) else 2 ** 31
+        return [(bound, 'at most'), (-bound - 1, 'at least'), (True, 'boolean'), ('12a', 'integer'),
+                (D('1.5'), 'integer'), ([], 'integer'), ({}, 'integer')]
+    if isinstance(kind, sa.Numeric):
+        limit = 10 ** (kind.precision - kind.scale)
+        return [(D(limit), 'absolute value'), (-D(limit), 'absolute value'), ('NaN', 'finite'),
+                ('Infinity', 'finite'), (True, 'boolean'), ('1,5', 'number'), ([], 'number')]
+    if isinstance(kind, sa.DateTime):
+        return [('2026-11-20', 'date and time'), ('2026-11-20 10:00:00+05:30', 'no zone'),
+                ('2026-13-20 10:00:00', 'calendar'), (20261120, 'date and time')]
+    if isinstance(kind, sa.Date):
+        return [('2026-11-1', 'YYYY-MM-DD'), ('20261120', 'YYYY-MM-DD'), (20261120, 'YYYY-MM-DD'),
+                ([], 'YYYY-MM-DD'), ('2026-02-30', 'calendar'), ('2026-11-20T00:00:00', 'YYYY-MM-DD')]
+    if isinstance(kind, sa.String):
+        longest = contract.SALE_NUM_MAX if column.name == 'sale_num' else contract.TEXT_MAX
+        return [('a\x00b', 'NUL'), ('x' * (longest + 1), f'at most {longest} characters'),
+                ([], 'string'), ({}, 'string'), (1.5, 'string')]
+    raise AssertionError(column)
+
+
+CASES = [(prefix, name, column, value, word) for prefix, name, column in FIELDS
+         for value, word in wrong_values(column)]
+
+
+def test_every_shard_column_has_a_contract_field():
+    for model, table in COLUMNS.items():
+        keys = {'sale_date', 'sale_id', 'line_no', 'lot_no', 'inbox_id', 'stored_at'} - set(model.model_fields)
+        missing = {c.name for c in table.columns} - set(model.model_fields) - keys
+        if model is not contract.SaleOrder:
+            missing -= {'retail_point_id'}
+        assert not missing, f"{table.name}: columns without a contract field: {missing}"
+
+
+@pytest.mark.parametrize('prefix,name,column,value,word', CASES,
+                         ids=[f"{p}{n}={v!r:.20}" for p, n, _, v, _ in CASES])
+def test_each_field_refuses_each_wrong_value(prefix, name, column, value, word):
+    order = put(good(), prefix, name, value)
+    reasons = errors_of(order)
+    path = f"{prefix}{name}"
+    assert path in reasons, f"{path}={value!r} was accepted"
+    assert word.lower() in reasons[path].lower(), reasons[path]
+
+
+def test_the_bounds_themselves_are_accepted():
+    """The largest values each column holds pass (the contract is not stricter than the shard)."""
+    order = good()
+    order['retail_point_id'] = 2 ** 31 - 1
+    order['sale_line_ids'][0]['vat_percent'] = '99999.9999'
+    order['sale_line_ids'][0]['qty_available'] = D('-99999999999999.9999')
+    order['sale_num'] = 'n' * contract.SALE_NUM_MAX
+    order['remarks'] = 'r' * contract.TEXT_MAX
+    sale = contract.validate_sale(order, RULES, TODAY)
+    assert sale['retail_point_id'] == 2 ** 31 - 1 and sale['lines'][0]['vat_percent'] == D('99999.9999')
+
+
+@pytest.mark.parametrize('prefix,name,column', [f for f in FIELDS if not f[2].nullable or
+                                                f[1] in ('product_uom_qty', 'price_unit', 'quantity')])
+def test_required_fields(prefix, name, column):
+    for empty in (None, False):
+        order = put(good(), prefix, name, empty)
+        assert errors_of(order)[f"{prefix}{name}"] == 'is required'
+    order = good()
+    target = order if not prefix else order[prefix.split('[')[0]][0]
+    del target[name]
+    assert errors_of(order)[f"{prefix}{name}"] == 'is required'
+
+
+def test_odoo_quirks_are_kept():
+    order = good()
+    order['remarks'] = False                       # Odoo's false for an empty field
+    order['partner_id'] = False
+    order['is_default_customer'] = False           # ...but a boolean's false is false
+    order['sale_counter_id'] = str(order['sale_counter_id'])  # digits as a string
+    order['miscelleneous_sale_price'] = '2.5'      # the clients' spelling
+    order['miscellaneous_qty'] = 2
+    order['total_including_miscellaneous'] += 5
+    order['lot_details_ids'] = False
+    sale = contract.validate_sale(order, contract.Rules(), TODAY)
+    assert sale['remarks'] is None and sale['partner_id'] is None and sale['is_default_customer'] is False
+    assert sale['miscellaneous_sale_price'] == D('2.5000') and sale['lots'] == []
+    double = json.dumps(json.dumps(order, default=str))
+    assert contract.decode_body(double.encode()) == jsontext.loads(json.dumps(order, default=str))
+
+
+def test_money_is_rounded_to_the_column_scale_half_even():
+    order = good()
+    order['sale_line_ids'][0]['cess_amount'] = '1.00005'
+    order['sale_line_ids'][0]['retail_sale_mrp'] = 10.123449999
+    line = contract.validate_sale(order, RULES, TODAY)['lines'][0]
+    assert line['cess_amount'] == D('1.0000') and line['retail_sale_mrp'] == D('10.1234')
+
+
+def test_lists_are_bounded_by_their_numbering_column():
+    order = good()
+    order['sale_line_ids'] = order['sale_line_ids'][:1] * (2 ** 15)
+    assert 'at most 32767 items' in errors_of(order)['sale_line_ids']
+
+
+@pytest.mark.parametrize('body,reason', [
+    (b'{"a": 1, "a": 2}', 'duplicated key'),
+    (b'{"x": NaN}', 'NaN'), (b'{"x": Infinity}', 'Infinity'), (b'{"x": -Infinity}', 'Infinity'),
+    (b'"\\ud800"', 'surrogate'), (b'{"k": "\\udfff"}', 'surrogate'), (b'["\\ud800x"]', 'surrogate'),
+    (b'[' * 17 + b']' * 17, 'nested deeper'), (b'{"a":' * 40 + b'1' + b'}' * 40, 'nested deeper'),
+    (b'[' * 100000, 'nested deeper'),
+    (b'\xff\xfe', 'UTF-8'), (b'\xc3', 'UTF-8'), (b'', 'not valid JSON'), (b'{', 'not valid JSON'),
+    (b'42', 'object or a list'), (b'null', 'object or a list'), (b'"42"', 'object or a list'),
+    (b'"{\\"a\\": NaN}"', 'NaN'), (b'"[1,"', 'not valid JSON'),
+])
+def test_decoder_refuses(body, reason):
+    with pytest.raises(contract.Invalid) as caught:
+        contract.decode_body(body)
+    assert reason in caught.value.errors[0]['reason']
+    assert caught.value.errors[0]['field'] == 'body'
+
+
+def test_decoder_keeps_what_json_allows():
+    assert contract.decode_body(b'{"x": "\\ud83d\\ude00", "y": "[{\\"}"}') == {'x': '\U0001f600', 'y': '[{"}'}
+    assert contract.decode_body(b'[' * 16 + b']' * 16) == [[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]
+    assert contract.decode_body(b'{"p": 1.10}') == {'p': D('1.10')}
+
+
+def test_day_close_form():
+    today = lambda rp: TODAY  # noqa: E731
+    assert contract.validate_day_close({'retail_point_id': '7', 'url': 'http://x'}, today) == \
+        {'retail_point_id': 7, 'close_date': TODAY}
+    for form, field in [({}, 'retail_point_id'), ({'retail_point_id': 'x'}, 'retail_point_id'),
+                        ({'retail_point_id': 7, 'close_date': '2026-1-1'}, 'close_date'),
+                        ({'retail_point_id': 2 ** 31}, 'retail_point_id'),
+                        ({'retail_point_id': 7, 'close_date': 'never'}, 'close_date')]:
+        with pytest.raises(contract.Invalid) as caught:
+            contract.validate_day_close(form, today)
+        assert caught.value.errors[0]['field'] == field
+
+
+def test_schema_states_the_column_bounds():
+    defs = contract.schema()['$defs']
+    order, line = defs['SaleOrder']['properties'], defs['SaleLine']['properties']
+    assert order['retail_point_id']['maximum'] == 2 ** 31 - 1
+    assert order['sale_num']['maxLength'] == contract.SALE_NUM_MAX
+    assert 'miscelleneous_sale_price' in order and 'sale_line_ids' in order
+    assert line['vat_percent']['anyOf'][0]['exclusiveMaximum'] == 10 ** 5
+    assert order['sale_line_ids']['maxItems'] == 2 ** 15 - 1
+    assert set(defs['SaleOrder']['required']) >= {'retail_point_id', 'sale_num', 'sale_date', 'sale_line_ids'}
+    json.dumps(contract.schema())  # publishable as it is
+
+
+def test_sale_num_fits_the_shard_index():
+    # btree entries must stay below ~2,700 bytes; 4 bytes per character at worst
+    assert contract.SALE_NUM_MAX * 4 < 2700
+
+
+def test_normalised_sale_is_canonical():
+    """Whitespace, number spelling, key order and double encoding do not change the hash."""
+    order = good()
+    again = dict(reversed(list(order.items())))
+    again['total_including_miscellaneous'] = str(D(order['total_including_miscellaneous']) + D('0.00000'))
+    first = contract.validate_sale(order, RULES, TODAY)
+    second = contract.validate_sale(contract.decode_body(json.dumps(json.dumps(again, default=str)).encode()),
+                                    RULES, TODAY)
+    assert first['content_hash'] == second['content_hash']
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.text(max_size=30)
+    | st.decimals(allow_nan=False, places=6, min_value=-10 ** 20, max_value=10 ** 20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=25)
+
+
+def mutated_orders():
+    """A good order with random fields replaced by random JSON (the likeliest way to hurt)."""
+    names = [(p, n) for p, n, _ in FIELDS] + [('', 'sale_line_ids'), ('', 'lot_details_ids')]
+    return st.lists(st.tuples(st.sampled_from(names), JSON), max_size=4).map(
+        lambda changes: [put(good(), p, n, v) for (p, n), v in changes][-1] if changes else good())
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_orders())
+def test_any_order_is_normalised_or_refused_with_fields(order):
+    try:
+        sale = contract.validate_sale(order, RULES, TODAY)
+    except contract.Invalid as invalid:
+        assert invalid.errors and all(e['field'] and e['reason'] for e in invalid.errors)
+        return
+    # what is accepted fits the shard columns
+    for model, table in COLUMNS.items():
+        rows = [sale] if model is contract.SaleOrder else sale['lines'] if model is contract.SaleLine \
+            else sale['lots'] + sale['misc_lots']
+        for row in rows:
+            for name, value in row.items():
+                if name in table.c and value is not None:
+                    assert fits(table.c[name], value), (name, value)
+    # and its normal form is a fixed point: stored and read back it validates to itself
+    again = contract.validate_sale(jsontext.loads(jsontext.dumps(dict(
+        sale, sale_line_ids=sale['lines'], lot_details_ids=sale['lots'],
+        miscellaneous_lot_details_ids=sale['misc_lots'],
+        miscelleneous_sale_price=sale['miscellaneous_sale_price']))), RULES, TODAY)
+    assert again['content_hash'] == sale['content_hash']
+
+
+def fits(column, value):
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return isinstance(value, bool)
+    if isinstance(kind, sa.Integer):
+        bound = 2 ** 15 if isinstance(kind, sa.SmallInteger) else 2 ** 31
+        return isinstance(value, int) and -bound <= value < bound
+    if isinstance(kind, sa.Numeric):
+        return isinstance(value, D) and abs(value) < 10 ** (kind.precision - kind.scale) \
+            and value.as_tuple().exponent >= -kind.scale
+    if isinstance(kind, sa.String):
+        return isinstance(value, str) and '\x00' not in value and len(value) <= contract.TEXT_MAX
+    return isinstance(value, (datetime.date, datetime.datetime))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | JSON.map(lambda v: json.dumps(v, default=str).encode()))
+def test_any_bytes_decode_or_are_refused(raw):
+    try:
+        value = contract.decode_body(raw)
+    except contract.Invalid as invalid:
+        assert invalid.errors[0]['field'] == 'body'
+        return
+    assert isinstance(value, (dict, list))
