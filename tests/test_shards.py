@@ -265,3 +265,49 @@ def test_upgrade_evolves_shard_tables(app, shards, session, monkeypatch):
                 conn.execute(sa.text("ALTER TABLE sale DROP COLUMN IF EXISTS test_note"))
                 conn.execute(sa.text("DELETE FROM shard_migration WHERE version = 99"))
         session.rollback()
+
+
+@pytest.mark.parametrize('server', ['main', 'tsdb'])
+def test_storage_follows_the_servers_answer(server, tmp_path):
+    """``fls-shards upgrade`` on a real server, with ``storage = auto`` then ``timescaledb``:
+    TimescaleDB where it is preloaded; where it is installed but not preloaded (the operator
+    mistake), auto falls back to partitions with one warning naming shared_preload_libraries
+    and timescaledb stops with one line saying what to set; where it is absent, auto is silent."""
+    from conftest import TSDB_URL
+    url = PG_URL if server == 'main' else TSDB_URL
+    if url is None:
+        pytest.skip("FLS_TSDB_URL is not set (the main test server is tried by the 'main' case)")
+    facts = server_facts(url)
+    name = f'fls_test_{RUN_ID}_answer_{server}'
+    urls = create_database(name, url), create_database(f'{name}2', url)
+    try:
+        auto = write_test_config(tmp_path / 'auto.conf', *urls, {('rattail_fls', 'storage'): 'auto'})
+        from fls_dev.db import migrate
+        migrate(auto)
+        result = rattail(auto, 'fls-shards', 'upgrade')
+        expected = st.TIMESCALEDB if facts.available and facts.preloaded else st.PARTITIONS
+        assert result.stdout.count(f': {expected}, version 1') == 2, result.stdout
+        warnings = [line for line in result.stderr.splitlines() if 'shared_preload_libraries' in line]
+        if facts.available and not facts.preloaded:
+            assert len(warnings) == 1, result.stderr
+            assert "shared_preload_libraries = 'timescaledb'" in warnings[0]
+        else:
+            assert warnings == [], result.stderr
+        assert 'Traceback' not in result.stderr
+
+        forced = write_test_config(tmp_path / 'forced.conf', *urls, {
+            ('rattail_fls', 'storage'): 'timescaledb', ('rattail_fls', 'shards'): 'f01',
+            ('rattail_fls', 'shard.f01.schema'): 'fls_f01'})
+        result = rattail(forced, 'fls-shards', 'upgrade', check=False)
+        if facts.available and facts.preloaded:
+            assert result.returncode == 0 and 'shard f01: timescaledb' in result.stdout, result.stderr
+        else:
+            assert result.returncode == 1 and 'Traceback' not in result.stderr
+            errors = result.stderr.strip().splitlines()
+            assert len(errors) == 1 and errors[0].startswith(
+                'error: [rattail_fls] storage = timescaledb, but '), result.stderr
+            assert ("shared_preload_libraries = 'timescaledb'" if facts.available
+                    else 'not installed') in errors[0]
+    finally:
+        drop_database(name, url)
+        drop_database(f'{name}2', url)
