@@ -4,6 +4,15 @@ Service locations come from ``FLS_PG_URL`` / ``FLS_REDIS_URL`` (written to
 ``var/services.env`` by ``scripts/services.sh``, which ``make test`` runs);
 without them the usual local ports are tried.  A missing service FAILS the
 tests that need it, never skips them.
+
+Every test that touches shard storage (it uses the ``shards`` fixture, directly
+or through another) runs once per storage, as the parameter of the session
+fixture ``storage``: ``partitions`` on ``FLS_PG_URL``, and ``timescaledb`` on
+``FLS_TSDB_URL`` (a PostgreSQL with TimescaleDB preloaded), or on
+``FLS_PG_URL`` itself when that server preloads TimescaleDB.  Each parameter
+has its own databases and config, with ``storage`` pinned.  Where no such
+server exists the ``timescaledb`` parameter is skipped with the reason (the
+only skip in the suite); a ``FLS_TSDB_URL`` that does not work FAILS.
 """
 
 import os
@@ -17,11 +26,14 @@ import pytest
 import sqlalchemy as sa
 
 from fls_dev import db as devdb
+from rattail_fls.db import storage as st
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = devdb.EXAMPLE
 PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rstrip('/')
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
+TSDB_URL = os.environ.get('FLS_TSDB_URL', '').rstrip('/') or None
+STORAGES = (st.PARTITIONS, st.TIMESCALEDB)
 RUN_ID = uuid.uuid4().hex[:8]
 
 # Set up Continuum versioning before any test module imports a model, as the
@@ -40,13 +52,69 @@ def require_postgres():
                     f"{error.orig}; run `make test`, which starts one", pytrace=False)
 
 
-def create_database(name):
+def create_database(name, server=None):
     require_postgres()
-    return devdb.create_database(PG_URL, name)
+    return devdb.create_database(server or PG_URL, name)
 
 
-def drop_database(name):
-    devdb.drop_database(PG_URL, name)
+def drop_database(name, server=None):
+    devdb.drop_database(server or PG_URL, name)
+
+
+def server_facts(url):
+    """TimescaleDB facts of the server at ``url`` (its ``postgres`` database)."""
+    engine = devdb.admin_engine(url)
+    try:
+        with engine.connect() as conn:
+            return st.timescaledb_facts(conn)
+    finally:
+        engine.dispose()
+
+
+def timescaledb_server():
+    """``(url, None)`` of the server for the ``timescaledb`` parameter, or ``(None, reason)``."""
+    if TSDB_URL:
+        try:
+            facts = server_facts(TSDB_URL)
+        except sa.exc.OperationalError as error:
+            pytest.fail(f"FLS_TSDB_URL={TSDB_URL} is not reachable: {error.orig}", pytrace=False)
+        if not (facts.available and facts.preloaded):
+            pytest.fail(f"FLS_TSDB_URL={TSDB_URL} has no usable TimescaleDB "
+                        f"({st.NOT_PRELOADED if facts.available else 'extension not installed'})",
+                        pytrace=False)
+        return TSDB_URL, None
+    require_postgres()
+    facts = server_facts(PG_URL)
+    if facts.available and facts.preloaded:
+        return PG_URL, None
+    found = ("has TimescaleDB installed but not in shared_preload_libraries" if facts.available
+             else "has no TimescaleDB")
+    return None, (f"no TimescaleDB server: FLS_TSDB_URL is not set and the test server {PG_URL} {found}; "
+                  "set FLS_TSDB_URL to a PostgreSQL with TimescaleDB preloaded to run these")
+
+
+def pytest_generate_tests(metafunc):
+    """Tests that touch shard storage run on every storage; the others on partitions only."""
+    if 'storage' in metafunc.fixturenames:
+        storages = STORAGES if 'shards' in metafunc.fixturenames else STORAGES[:1]
+        metafunc.parametrize('storage', storages, indirect=True, scope='session')
+
+
+@pytest.fixture(scope='session')
+def storage(request):
+    """The shard storage under test (see the module docstring)."""
+    return request.param
+
+
+@pytest.fixture(scope='session')
+def storage_server(storage):
+    """The PostgreSQL server the databases of this storage parameter live on."""
+    if storage == st.PARTITIONS:
+        return PG_URL
+    url, reason = timescaledb_server()
+    if url is None:
+        pytest.skip(reason)
+    return url
 
 
 def write_test_config(path, main_url, shards2_url, extra=None):
@@ -68,15 +136,18 @@ def rattail(config_path, *args, check=True):
 
 
 @pytest.fixture(scope='session')
-def databases(tmp_path_factory):
-    """A migrated main DB and an empty second DB for shard s02; dropped afterwards."""
-    main, second = f'fls_test_{RUN_ID}', f'fls_test_{RUN_ID}_shards2'
-    urls = create_database(main), create_database(second)
-    path = write_test_config(tmp_path_factory.mktemp('app') / 'rattail.conf', *urls)
+def databases(storage, storage_server, tmp_path_factory):
+    """A migrated main DB and an empty second DB for shard s02, on the server of the storage
+    under test, with ``storage`` pinned in the config; dropped afterwards."""
+    main = f'fls_test_{RUN_ID}' + ('' if storage == st.PARTITIONS else '_tsdb')
+    second = f'{main}_shards2'
+    urls = create_database(main, storage_server), create_database(second, storage_server)
+    path = write_test_config(tmp_path_factory.mktemp(f'app_{storage}') / 'rattail.conf', *urls,
+                             extra={('rattail_fls', 'storage'): storage})
     devdb.migrate(path)
-    yield {'config_path': path, 'main_url': urls[0], 'shards2_url': urls[1]}
-    drop_database(main)
-    drop_database(second)
+    yield {'config_path': path, 'main_url': urls[0], 'shards2_url': urls[1], 'storage': storage}
+    drop_database(main, storage_server)
+    drop_database(second, storage_server)
 
 
 @pytest.fixture(scope='session')

@@ -1,4 +1,5 @@
-"""Day close: correct aggregation, reconciliation, stale days, supersede, shop requests."""
+"""Day close: correct aggregation, reconciliation, stale days, supersede, shop requests, and the
+same bytes whatever the rows' physical order (compressed chunks, rewritten partitions)."""
 
 import datetime
 import json
@@ -8,6 +9,7 @@ import requests
 import simplejson
 import sqlalchemy as sa
 
+from rattail_fls.db import storage as st
 from rattail_fls.sales import inbox
 from rattail_fls.sales.processor import SalesProcessor
 from rattail_fls.summaries.closer import DayCloser
@@ -147,3 +149,140 @@ def test_cli_day_close(databases, config, app, shards):
     assert 'closed 1 days; 1 new summaries' in out
     missing = rattail(databases['config_path'], 'fls-day-close', check=False)
     assert missing.returncode == 1 and '--retail-point' in missing.stderr
+
+
+# -- physical order and compressed days --------------------------------------------------------
+
+def rewrite_days(shards, shard, days, storage):
+    """Store the days' rows otherwise: TimescaleDB compresses their chunks (as its policy or
+    ``fls-shards compress`` would); on partitions they are deleted and inserted again in
+    reverse key order, so a scan meets them in another order."""
+    with shards.begin(shard) as conn:
+        for table in st.SHARD_TABLES:
+            if storage == st.TIMESCALEDB:
+                for chunk in conn.execute(sa.text(
+                        "SELECT format('%I.%I', chunk_schema, chunk_name) FROM timescaledb_information.chunks "
+                        "WHERE hypertable_schema = current_schema() AND hypertable_name = :t "
+                        "AND (range_start AT TIME ZONE 'UTC')::date = ANY(:days)"),
+                        {'t': table, 'days': days}).scalars().all():
+                    st.compress_chunk(conn, chunk)
+                continue
+            key = ', '.join(f'{c} DESC' for c in conn.execute(sa.text(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(:t) AND i.indisprimary"),
+                {'t': table}).scalars())
+            conn.execute(sa.text(f"CREATE TEMP TABLE rewritten ON COMMIT DROP AS SELECT * FROM {table} "
+                                 "WHERE sale_date = ANY(:days)"), {'days': days})
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE sale_date = ANY(:days)"), {'days': days})
+            conn.execute(sa.text(f"INSERT INTO {table} SELECT * FROM rewritten ORDER BY {key}"))
+            conn.execute(sa.text("DROP TABLE rewritten"))
+
+
+def chunks_compressed(shards, shard, days):
+    with shards.begin(shard) as conn:
+        return conn.execute(sa.text(
+            "SELECT bool_and(is_compressed) FROM timescaledb_information.chunks "
+            "WHERE hypertable_schema = current_schema() AND (range_start AT TIME ZONE 'UTC')::date = ANY(:days)"),
+            {'days': days}).scalar()
+
+
+def live_payloads(config, rp, day):
+    return {r.sale_num: r.payload for r in summaries(config, rp, day) if r.status != 'superseded'}
+
+
+def test_reclose_after_physical_rewrite_is_byte_identical(config, app, shards, storage):
+    """Two lines of one sale in one summary line (same product and price): qty_available is that
+    of the last line of the latest sale, and every list is ordered, so a day whose rows were
+    rewritten in another order closes to the very same bytes: no new version, nothing to push."""
+    make_shop(app, shards, 406, 's01')
+    first = sale(406, 1, [(5001, 1, '10.00', '0'), (5001, 2, '10.00', '0'), (5002, 1, '7.00', '0')],
+                 lots=[(13, 5001, 1), (12, 5001, 2), (14, 5002, 1)], misc=(2, '3.00', [(92, 1), (91, 1)]))
+    first['sale_line_ids'][0]['qty_available'] = 9
+    first['sale_line_ids'][1]['qty_available'] = 4
+    first['miscellaneous_invoice_num'] = 'INV-B'
+    second = sale(406, 2, [(5003, 1, '5.00', '0'), (5002, 2, '7.00', '0')], counter=2,
+                  misc=(1, '3.00', [(91, 1)]))
+    third = sale(406, 3, [(5002, 1, '7.00', '0')], misc=(1, '3.00', [(93, 1)]))
+    third['miscellaneous_invoice_num'] = 'INV-A'
+    third['confirmed_on'] = first['confirmed_on']  # a tie on confirmed_on: sale_id decides
+    store(config, [first, second, third])
+    closer = DayCloser(config)
+    assert closer.close(406, DAY)['new'] == 2
+    before = live_payloads(config, 406, DAY)
+    payload = json.loads(before[f"{DAY:%Y%m%d}/406/1/11"])
+    line = next(l[2] for l in payload['sale_line_ids'] if l[2]['product_id'] == 5001)
+    assert (line['product_uom_qty'], line['qty_available']) == (3, 4)
+    assert [t[2]['lot_id'] for t in line['lot_details_ids']] == [12, 13]
+    assert [t[2]['lot_id'] for t in payload['miscellaneous_lot_details_ids']] == [91, 92, 93]
+    assert payload['miscellaneous_invoice_num'] == 'INV-A,INV-B'
+    assert [l[2]['product_id'] for l in payload['sale_line_ids']] == [5001, 5002]
+
+    rewrite_days(shards, 's01', [DAY], storage)
+    if storage == st.TIMESCALEDB:
+        assert chunks_compressed(shards, 's01', [DAY])
+    again = closer.close(406, DAY)
+    assert (again['new'], again['superseded'], again['unchanged']) == (0, 0, 2)
+    assert live_payloads(config, 406, DAY) == before
+
+
+def test_changes_on_compressed_days(config, app, shards, storage):
+    """With the days' chunks compressed (or their rows rewritten), a sale is replaced by one with
+    fewer lines and lots (the old ones are deleted), another moves to the next day, and the days
+    are closed: the changed days get new versions with the right figures, the unchanged day
+    closes to the same bytes, and compressing the written chunks again changes no summary."""
+    days = [DAY - datetime.timedelta(days=n) for n in (12, 11, 10)]
+    first, second, third = days
+    make_shop(app, shards, 407, 's02')
+    replaced = sale(407, 1, [(5001, 2, '10.00', '1.00'), (5002, 1, '5.00', '0')],
+                    lots=[(11, 5001, 2), (21, 5002, 1)], day=first)
+    moved = sale(407, 2, [(5001, 1, '10.00', '0')], day=first)
+    stays = sale(407, 3, [(5002, 4, '5.00', '0')], day=second)
+    untouched = sale(407, 4, [(5003, 1, '8.00', '0')], day=third)
+    store(config, [replaced, moved, stays, untouched])
+    closer = DayCloser(config)
+    for day in days:
+        assert closer.close(407, day)['new'] == 1
+    before = {day: live_payloads(config, 407, day) for day in days}
+
+    rewrite_days(shards, 's02', days, storage)
+    if storage == st.TIMESCALEDB:
+        assert chunks_compressed(shards, 's02', days)
+    store(config, [sale(407, 1, [(5001, 3, '10.00', '1.50')], lots=[(12, 5001, 3)], day=first),
+                   dict(moved, sale_date=second.isoformat())])
+    with shards.begin('s02') as conn:
+        rows = conn.execute(sa.text(
+            "SELECT i.sale_num, i.sale_date, i.revision, "
+            "(SELECT array_agg(s.sale_date) FROM sale s WHERE s.sale_id = i.sale_id), "
+            "(SELECT array_agg(l.product_uom_qty ORDER BY l.line_no) FROM sale_line l WHERE l.sale_id = i.sale_id), "
+            "(SELECT array_agg(t.lot_id ORDER BY t.lot_no) FROM sale_lot t WHERE t.sale_id = i.sale_id) "
+            "FROM sale_ident i WHERE i.retail_point_id = 407 ORDER BY i.sale_num")).all()
+    assert [tuple(r) for r in rows] == [
+        ('DC-407-1', first, 2, [first], [3], [12]),
+        ('DC-407-2', second, 2, [second], [1], None),
+        ('DC-407-3', second, 1, [second], [4], None),
+        ('DC-407-4', third, 1, [third], [1], None)]
+
+    results = {day: closer.close(407, day) for day in days}
+    assert [(r['new'], r['superseded']) for r in results.values()] == [(1, 1), (1, 1), (0, 0)]
+    assert live_payloads(config, 407, third) == before[third]
+    after_first = json.loads(next(iter(live_payloads(config, 407, first).values())))
+    assert after_first['total_including_miscellaneous'] == 30 and after_first['total_cess'] == 1.5
+    assert [(l[2]['product_id'], l[2]['product_uom_qty'], [t[2]['lot_id'] for t in l[2]['lot_details_ids']])
+            for l in after_first['sale_line_ids']] == [(5001, 3, [12])]
+    after_second = json.loads(next(iter(live_payloads(config, 407, second).values())))
+    assert after_second['total_including_miscellaneous'] == 30
+    assert sorted(l[2]['product_id'] for l in after_second['sale_line_ids']) == [5001, 5002]
+    closed = {day: live_payloads(config, 407, day) for day in days}
+
+    if storage == st.TIMESCALEDB:  # the written chunks are compressed again (as the policy would)
+        session = app.make_session()
+        try:
+            assert shards.compress(session, older_than_days=1, names=['s02'])['s02']
+        finally:
+            session.close()
+        assert chunks_compressed(shards, 's02', days)
+    else:
+        rewrite_days(shards, 's02', days, storage)
+    for day in days:
+        assert closer.close(407, day)['new'] == 0
+    assert {day: live_payloads(config, 407, day) for day in days} == closed

@@ -1,4 +1,5 @@
-"""``rattail fls-shards list|upgrade|assign``: create, migrate, inspect and assign shards.
+"""``rattail fls-shards list|days|upgrade|assign|compress``: create, migrate, inspect, assign
+and compress shards.
 
 Models are reached through ``app.model`` inside the commands: importing them at
 module level would map them before Continuum is set up (versioning breaks).
@@ -11,7 +12,7 @@ from typing_extensions import Annotated
 
 from rattail.commands import rattail_typer
 
-from rattail_fls.commands.base import get_config, handle_errors, print_table, fail
+from rattail_fls.commands.base import get_config, get_progress, handle_errors, print_table, fail
 
 fls_shards = typer.Typer(help="Manage the sharded sales schemas", no_args_is_help=True)
 rattail_typer.add_typer(fls_shards, name='fls-shards')
@@ -25,13 +26,19 @@ def _session(ctx):
 
 @fls_shards.command('list')
 def list_shards(ctx: typer.Context):
-    """Shards with their database, storage, retail points, row and day-partition counts."""
+    """Shards with their database, storage, retail points, row and day-partition counts; for
+    TimescaleDB shards also their chunks, how many are compressed, how many are due, and the
+    compression jobs' last run and status."""
     app, session, shards = _session(ctx)
     with handle_errors():
         rows = shards.stats(session)
     session.close()
+    for row in rows:
+        if row['job_last_run'] is not None:
+            row['job_last_run'] = f"{row['job_last_run']:%Y-%m-%d %H:%M:%S}"
     print_table(rows, ['shard', 'schema', 'engine', 'storage', 'version', 'accept_new',
-                       'retail_points', 'sales', 'lines', 'days', 'database'])
+                       'retail_points', 'sales', 'lines', 'days', 'chunks', 'compressed', 'due',
+                       'job_status', 'job_last_run', 'database'])
 
 
 @fls_shards.command('days')
@@ -58,8 +65,32 @@ def upgrade(ctx: typer.Context,
     session.close()
     for r in results:
         applied = ', '.join(map(str, r['applied'])) or 'none'
+        if r['compress_after_days'] is not None:
+            storage_note = f"compression after {r['compress_after_days']} days"
+        else:
+            storage_note = f"partitions made: {len(r['premade'])}"
         typer.echo(f"shard {r['shard']}: {r['storage']}, version {r['version']}, "
-                   f"migrations applied: {applied}, partitions made: {len(r['premade'])}")
+                   f"migrations applied: {applied}, {storage_note}")
+
+
+@fls_shards.command('compress')
+def compress(ctx: typer.Context,
+             older_than: Annotated[Optional[int], typer.Option(
+                 '--older-than', min=0, metavar='DAYS',
+                 help="Compress chunks older than DAYS (default: [rattail_fls] "
+                      "timescaledb.compress_after_days)")] = None,
+             names: Annotated[Optional[List[str]], typer.Argument(
+                 help="Shards to compress (default: all TimescaleDB shards)")] = None):
+    """Compress the due chunks of the TimescaleDB shards now (cron-able; does not rely on the
+    server's background jobs)."""
+    app, session, shards = _session(ctx)
+    with handle_errors():
+        done = shards.compress(session, older_than, names, progress=get_progress(ctx))
+    session.close()
+    if not done:
+        typer.echo("no TimescaleDB shards: nothing to compress")
+    for name, chunks in done.items():
+        typer.echo(f"shard {name}: {len(chunks)} chunks compressed")
 
 
 @fls_shards.command('assign')

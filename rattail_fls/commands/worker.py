@@ -39,7 +39,7 @@ def fls_worker(
 
 @rattail_typer.command('fls-sweep')
 def fls_sweep(ctx: typer.Context):
-    """Re-enqueue inbox rows accepted but not settled in time; make inbox partitions ahead."""
+    """Re-enqueue inbox rows accepted but not settled in time; make inbox and shard partitions ahead."""
     from rattail_fls.queue.sweeper import sweep
 
     with handle_errors():

@@ -11,6 +11,8 @@ that has shipped.  ``tests/test_shards.py`` checks that the upgraded tables
 match the models.
 """
 
+from typing import NamedTuple, Optional
+
 import sqlalchemy as sa
 
 from rattail_fls.db import storage as st
@@ -117,8 +119,15 @@ MIGRATIONS = [
 LATEST_VERSION = MIGRATIONS[-1][0]
 
 
+class Upgraded(NamedTuple):
+    storage: str
+    version: int
+    applied: list
+    warning: Optional[str] = None  #: why a new shard did not get the TimescaleDB it could have
+
+
 def upgrade_schema(conn, schema, storage_preference, compress_after_days):
-    """Bring ``schema`` to the latest version; returns ``(storage, version, applied)``.
+    """Bring ``schema`` to the latest version; returns an :class:`Upgraded`.
 
     ``conn`` must be in a transaction; the caller commits.
     """
@@ -131,7 +140,8 @@ def upgrade_schema(conn, schema, storage_preference, compress_after_days):
             description varchar NOT NULL,
             applied_at timestamp with time zone NOT NULL DEFAULT now())"""))
     current = conn.execute(sa.text("SELECT coalesce(max(version), 0) FROM shard_migration")).scalar()
-    storage = st.detect_storage(conn) if current else st.choose_storage(conn, storage_preference)
+    storage, warning = (st.detect_storage(conn), None) if current else \
+        st.choose_storage(conn, storage_preference)
     applied = []
     for version, description, step in MIGRATIONS:
         if version > current:
@@ -140,4 +150,4 @@ def upgrade_schema(conn, schema, storage_preference, compress_after_days):
                          {'v': version, 'd': description})
             applied.append(version)
     st.apply_policies(conn, storage, compress_after_days)
-    return storage, max([current] + applied), applied
+    return Upgraded(storage, max([current] + applied), applied, warning)

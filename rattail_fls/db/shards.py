@@ -25,6 +25,10 @@ from rattail_fls.db.model.sales import SHARD_SCHEMA, Sale, SaleLine
 
 log = logging.getLogger(__name__)
 
+#: What ``stats()`` tells of a TimescaleDB shard's compression (None for other shards).
+COMPRESSION_KEYS = ('chunks', 'compressed', 'due', 'jobs', 'job_last_run', 'job_status', 'jobs_failing',
+                    'job_failures')
+
 
 class ShardRouter:
     """Everything that needs to know where a shard is goes through one of these."""
@@ -107,15 +111,18 @@ class ShardRouter:
 
         Idempotent; returns one dict per shard describing what was done.
         """
-        compress_after = fls_config.get_number(self.config, 'timescaledb.compress_after_days', int, 1)
+        compress_after = self.compress_after_days()
         preference = fls_config.get_choice(self.config, 'storage', fls_config.STORAGE_CHOICES)
-        results = []
+        results, warned = [], set()
         for name in names or list(self.specs):
             spec = self.spec(name)
             with self.begin(name) as conn:
-                storage, version, applied = shard_migrations.upgrade_schema(
+                storage, version, applied, warning = shard_migrations.upgrade_schema(
                     conn, spec.schema, preference, compress_after)
-                premade = self._premake_partitions(conn, storage)
+                premade = st.premake_days(conn, storage, self.premake_dates())
+            if warning and warning not in warned:  # one per server answer, not one per shard
+                warned.add(warning)
+                log.warning("shard %s: %s", name, warning)
             shard = self.registry_row(session, name)
             shard.schema_name = spec.schema
             shard.engine_key = spec.engine_key
@@ -125,17 +132,26 @@ class ShardRouter:
             shard.upgraded = datetime.datetime.utcnow()
             session.flush()
             results.append({'shard': name, 'storage': storage, 'version': version,
-                            'applied': applied, 'premade': premade})
+                            'applied': applied, 'premade': premade, 'warning': warning,
+                            'compress_after_days': compress_after if storage == st.TIMESCALEDB else None})
             log.info("shard %s: %s, version %s (applied %s)", name, storage, version, applied or 'none')
         return results
 
-    def _premake_partitions(self, conn, storage):
-        """Daily partitions for today and the next ``partitions.premake_days`` days."""
-        if storage != st.PARTITIONS:
-            return []
+    def premake_dates(self):
+        """Today and the next ``partitions.premake_days`` days."""
         days = fls_config.get_number(self.config, 'partitions.premake_days', int, 0)
         today = datetime.date.today()
-        return st.ensure_day_partitions(conn, [today + datetime.timedelta(days=i) for i in range(days + 1)])
+        return [today + datetime.timedelta(days=i) for i in range(days + 1)]
+
+    def premake_partitions(self, conn):
+        """Make the daily partitions of the coming days in every partitioned shard (the sweeper
+        runs this, so the workers' hot path runs no DDL in steady state); ``{shard: days made}``."""
+        made = {}
+        for name, storage in sorted(self.storages(conn).items()):
+            if name in self.specs and storage == st.PARTITIONS:
+                with self.begin(name) as shard:
+                    made[name] = st.premake_days(shard, storage, self.premake_dates())
+        return made
 
     def registry_row(self, session, name, create=True):
         shard = session.query(FlsShard).filter(FlsShard.name == name).one_or_none()
@@ -157,7 +173,8 @@ class ShardRouter:
                     'database': self.engine(spec.engine_key).url.render_as_string(hide_password=True),
                     'accept_new': spec.accept_new,
                     'retail_points': counts.get(shard.uuid, 0) if shard else 0,
-                    'storage': None, 'version': None, 'sales': None, 'lines': None, 'days': None}
+                    'storage': None, 'version': None, 'sales': None, 'lines': None, 'days': None,
+                    **dict.fromkeys(COMPRESSION_KEYS)}
             if shard and shard.schema_version:
                 with self.begin(name) as conn:
                     storage = st.detect_storage(conn)
@@ -165,8 +182,47 @@ class ShardRouter:
                                 sales=conn.execute(sa.select(sa.func.count()).select_from(Sale)).scalar(),
                                 lines=conn.execute(sa.select(sa.func.count()).select_from(SaleLine)).scalar(),
                                 days=st.count_day_stores(conn, storage))
+                    if storage == st.TIMESCALEDB:
+                        info.update(st.compression_status(conn, self.compress_after_days()))
             result.append(info)
         return result
+
+    def compress_after_days(self):
+        return fls_config.get_number(self.config, 'timescaledb.compress_after_days', int, 1)
+
+    def compression_status(self, session):
+        """``{shard: figures}`` of every TimescaleDB shard (see ``storage.compression_status``):
+        for status checks, which report failing compression jobs and chunks left uncompressed."""
+        result = {}
+        for name, storage in sorted(self.storages(session).items()):
+            if name in self.specs and storage == st.TIMESCALEDB:
+                with self.begin(name) as conn:
+                    result[name] = st.compression_status(conn, self.compress_after_days())
+        return result
+
+    def compress(self, session, older_than_days=None, names=None, progress=None):
+        """Compress the due chunks of the TimescaleDB shards (all, or ``names``) now, one chunk per
+        transaction, whether or not the server's background jobs run; ``{shard: chunks compressed}``
+        (shards on native partitions are absent)."""
+        days = self.compress_after_days() if older_than_days is None else older_than_days
+        storages = self.storages(session)
+        done = {}
+        for name in names or list(self.specs):
+            self.spec(name)
+            if storages.get(name) != st.TIMESCALEDB:
+                continue
+            with self.begin(name) as conn:
+                chunks = st.due_chunks(conn, days)
+
+            def compress(chunk, i, name=name):
+                with self.begin(name) as conn:
+                    st.compress_chunk(conn, chunk)
+
+            self.config.get_app().progress_loop(compress, chunks, progress,
+                                                message=f"Compressing {len(chunks)} chunks of shard {name}")
+            done[name] = chunks
+            log.info("shard %s: compressed %d chunks older than %d days", name, len(chunks), days)
+        return done
 
     def day_counts(self, name, retail_point_id=None):
         """Sales and lines per (retail point, sale_date) in shard ``name``, read from the shard itself."""

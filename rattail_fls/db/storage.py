@@ -8,9 +8,11 @@ schema name is spliced into SQL.
 
 import datetime
 import logging
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from rattail_fls.config import ConfigError
 from rattail_fls.db.model.sales import PARTITIONED_TABLES
 
 log = logging.getLogger(__name__)
@@ -19,49 +21,112 @@ TIMESCALEDB = 'timescaledb'
 PARTITIONS = 'partitions'
 
 
-def timescaledb_state(conn):
-    """``'installed'``, ``'available'`` or ``None`` for the database behind ``conn``."""
-    if conn.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")).scalar():
-        return 'installed'
-    if conn.execute(sa.text(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).scalar():
-        return 'available'
-    return None
+class StorageError(ConfigError):
+    """The configured storage cannot be used on this server; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class TimescaleFacts:
+    """What a PostgreSQL server says about TimescaleDB, asked without loading it."""
+    available: bool   #: in ``pg_available_extensions``: the files are installed on the server
+    installed: bool   #: in ``pg_extension``: created in this database
+    preloaded: bool   #: its loader is in ``shared_preload_libraries`` (running in the server)
+
+
+def preload_lists_timescaledb(setting):
+    """True if a ``shared_preload_libraries`` value names TimescaleDB's loader."""
+    for entry in (setting or '').split(','):
+        name = entry.strip().strip('"').rsplit('/', 1)[-1]
+        if name.endswith('.so'):
+            name = name[:-3]
+        if name == 'timescaledb':
+            return True
+    return False
+
+
+def timescaledb_facts(conn):
+    """Ask the server (catalogs and settings only: a server that has TimescaleDB installed but
+    not preloaded answers ``CREATE EXTENSION`` with a FATAL error that drops the connection).
+
+    ``shared_preload_libraries`` is hidden from roles without ``pg_read_all_settings``; the
+    loader's own setting, which only exists once it is loaded, answers for them.
+    """
+    row = conn.execute(sa.text("""
+        SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),
+               EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'),
+               (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'),
+               EXISTS (SELECT 1 FROM pg_settings WHERE name = 'timescaledb.max_background_workers')
+    """)).one()
+    available, installed, preload, loader = row
+    preloaded = preload_lists_timescaledb(preload) if preload is not None else loader
+    return TimescaleFacts(available=available or installed, installed=installed,
+                          preloaded=bool(preloaded or loader))
+
+
+NOT_PRELOADED = ("TimescaleDB is installed on this PostgreSQL server but not preloaded: add "
+                 "shared_preload_libraries = 'timescaledb' to postgresql.conf and restart PostgreSQL")
+
+
+def decide_storage(preference, facts):
+    """``(storage, warning or None)`` for a new shard; raises :class:`StorageError` when
+    ``storage = timescaledb`` cannot be had.  Pure: the facts come from :func:`timescaledb_facts`."""
+    if preference == PARTITIONS:
+        return PARTITIONS, None
+    if facts.available and facts.preloaded:
+        return TIMESCALEDB, None
+    if preference == TIMESCALEDB:
+        if facts.available:
+            raise StorageError(f"[rattail_fls] storage = timescaledb, but {NOT_PRELOADED} "
+                               "(or set storage = auto to use native partitions)")
+        raise StorageError("[rattail_fls] storage = timescaledb, but the TimescaleDB extension is not "
+                           "installed on this PostgreSQL server: install it, preload it "
+                           "(shared_preload_libraries = 'timescaledb') and restart PostgreSQL, "
+                           "or set storage = auto")
+    if facts.available:
+        return PARTITIONS, f"{NOT_PRELOADED}; using native partitions for new shards until then"
+    return PARTITIONS, None
 
 
 def choose_storage(conn, preference):
-    """Storage for a new shard: TimescaleDB when usable (or required), else partitions."""
-    state = timescaledb_state(conn)
-    if state == 'available' and preference in ('auto', TIMESCALEDB):
+    """``(storage, warning or None)`` for a new shard, creating the extension when it is used."""
+    facts = timescaledb_facts(conn)
+    storage, warning = decide_storage(preference, facts)
+    if storage == TIMESCALEDB and not facts.installed:
         try:
             with conn.begin_nested():
                 # In public, not in the first schema on the search path (the shard's own):
                 # there its functions would be invisible to the other shards, and dropped
                 # with the shard's schema.
                 conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS timescaledb SCHEMA public"))
-            state = 'installed'
         except sa.exc.DBAPIError as error:
-            log.warning("timescaledb is available but cannot be created: %s",
-                        str(error.orig).strip())
-    if state == 'installed' and preference in ('auto', TIMESCALEDB):
-        return TIMESCALEDB
-    if preference == TIMESCALEDB:
-        raise RuntimeError("[rattail_fls] storage = timescaledb, but the TimescaleDB extension "
-                           "cannot be used in this database (install it and add it to "
-                           "shared_preload_libraries, or set storage = auto)")
-    return PARTITIONS
+            reason = str(error.orig).strip().splitlines()[0]
+            if preference == TIMESCALEDB:
+                raise StorageError(f"[rattail_fls] storage = timescaledb, but CREATE EXTENSION "
+                                   f"timescaledb failed: {reason}") from None
+            return PARTITIONS, f"TimescaleDB cannot be created in this database ({reason}); " \
+                               "using native partitions"
+    return storage, warning
 
 
 def detect_storage(conn):
-    """Storage of the existing tables of the shard on the search path, or None."""
-    if conn.execute(sa.text(
-            "SELECT 1 FROM pg_partitioned_table WHERE partrelid = to_regclass('sale')")).scalar():
+    """Storage of the existing tables of the shard whose schema is first on the search path,
+    or None when it has none."""
+    kind = conn.execute(sa.text(
+        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relname = 'sale'")).scalar()
+    if kind is None:
+        return None
+    if kind == 'p':
         return PARTITIONS
-    if timescaledb_state(conn) == 'installed' and conn.execute(sa.text(
-            "SELECT 1 FROM timescaledb_information.hypertables "
-            "WHERE hypertable_schema = current_schema() AND hypertable_name = 'sale'")).scalar():
-        return TIMESCALEDB
-    return None
+    # A plain table: the root of a hypertable, which only a loaded TimescaleDB can serve.
+    if not timescaledb_facts(conn).preloaded:
+        raise StorageError(f"shard schema {current_schema(conn)} holds TimescaleDB hypertables, but "
+                           f"{NOT_PRELOADED}")
+    return TIMESCALEDB
+
+
+def current_schema(conn):
+    return conn.execute(sa.text("SELECT current_schema()")).scalar()
 
 
 def partition_clause(storage):
@@ -146,6 +211,14 @@ def ensure_day_partitions(conn, days, tables=SHARD_TABLES, column='sale_date'):
     return created
 
 
+def premake_days(conn, storage, days):
+    """Daily partitions of the sales tables for ``days`` (native partitions; TimescaleDB makes
+    its chunks by itself); returns the days made."""
+    if storage != PARTITIONS:
+        return []
+    return ensure_day_partitions(conn, days)
+
+
 def count_day_stores(conn, storage):
     """Number of daily partitions or chunks of the ``sale`` table."""
     if storage == PARTITIONS:
@@ -157,3 +230,64 @@ def count_day_stores(conn, storage):
             "SELECT count(*) FROM timescaledb_information.chunks "
             "WHERE hypertable_schema = current_schema() AND hypertable_name = 'sale'")).scalar()
     return 0
+
+
+# -- TimescaleDB compression -------------------------------------------------------------------
+
+# Chunks of the shard's hypertables (schema first on the search path).  A chunk written to
+# after compression is "partially compressed" (status bit 8): compressing it again folds the
+# new rows in, so it is due as well.
+_CHUNKS = """
+SELECT format('%I.%I', c.chunk_schema, c.chunk_name) AS chunk, c.hypertable_name, c.range_start,
+       c.is_compressed, (coalesce(k.status, 0) & 8) <> 0 AS partial,
+       c.range_end <= now() - make_interval(days => :days) AS old
+FROM timescaledb_information.chunks c
+LEFT JOIN _timescaledb_catalog.chunk k ON k.schema_name = c.chunk_schema AND k.table_name = c.chunk_name
+WHERE c.hypertable_schema = current_schema()
+"""
+_DUE = f"SELECT chunk FROM ({_CHUNKS}) x WHERE old AND (NOT is_compressed OR partial) " \
+       "ORDER BY range_start, hypertable_name"
+
+_JOBS = """
+SELECT count(*) AS jobs, max(s.last_run_started_at) AS last_run,
+       count(*) FILTER (WHERE s.last_run_status = 'Failed') AS failing,
+       coalesce(sum(s.total_failures), 0) AS failures, coalesce(sum(s.total_runs), 0) AS runs
+FROM timescaledb_information.jobs j
+LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
+WHERE j.proc_name = 'policy_compression' AND j.hypertable_schema = current_schema()
+"""
+
+
+def compression_status(conn, compress_after_days):
+    """Figures of a TimescaleDB shard's compression, for ``fls-shards list`` and status checks:
+    chunks, compressed chunks, chunks due (older than ``compress_after_days`` and not, or only
+    partially, compressed), and the compression jobs' runs (``timescaledb_information.job_stats``):
+    last run, how many jobs failed their last run, total failures.  ``job_status`` is
+    ``never run``, ``failed`` (a job's last run failed) or ``ok``.
+    """
+    params = {'days': compress_after_days}
+    chunks = conn.execute(sa.text(
+        f"SELECT count(*), count(*) FILTER (WHERE is_compressed), "
+        f"count(*) FILTER (WHERE old AND (NOT is_compressed OR partial)) FROM ({_CHUNKS}) x"),
+        params).one()
+    jobs = conn.execute(sa.text(_JOBS)).one()
+    if jobs.failing:
+        status = 'failed'
+    elif not jobs.runs:
+        status = 'never run'
+    else:
+        status = 'ok'
+    return {'chunks': chunks[0], 'compressed': chunks[1], 'due': chunks[2], 'jobs': jobs.jobs,
+            'job_last_run': jobs.last_run, 'job_status': status, 'jobs_failing': jobs.failing,
+            'job_failures': jobs.failures}
+
+
+def due_chunks(conn, older_than_days):
+    """Chunks to compress (see :func:`compression_status`), oldest first."""
+    return list(conn.execute(sa.text(_DUE), {'days': older_than_days}).scalars())
+
+
+def compress_chunk(conn, chunk):
+    """Compress one chunk (or fold the rows written since into its compressed data)."""
+    conn.execute(sa.text("SELECT compress_chunk(CAST(:c AS regclass), if_not_compressed => true)"),
+                 {'c': chunk})

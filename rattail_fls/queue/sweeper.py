@@ -3,7 +3,9 @@
 Redis keeps nothing on disk and workers can be killed, so a pending inbox row
 older than ``[rattail_fls] intake.sweep_after_seconds`` is put on its queue
 again (processing is idempotent, so an extra enqueue is harmless).  It also
-makes the inbox's daily partitions ahead of time, and enqueues day summaries
+makes the daily partitions of the coming days ahead of time (the inbox's, and
+those of every shard on native partitions: ``partitions.premake_days``), so the
+workers' hot path runs no DDL in steady state, and enqueues day summaries
 due for a push to Odoo: pending ones older than ``odoo.sweep_after_seconds``
 and failed ones whose next attempt is due (pushing claims each summary, so an
 extra enqueue never pushes twice).
@@ -28,6 +30,8 @@ def sweep(config):
     with config.appdb_engine.begin() as conn:
         inbox.premake_partitions(conn)
         rows = inbox.overdue(conn, after)
+    with config.appdb_engine.connect() as conn:
+        config.get_app().get_fls_handler().shards.premake_partitions(conn)
     by_queue = defaultdict(list)
     for row in rows:
         kind = QUEUE_OF_KIND.get(row.kind)

@@ -6,6 +6,12 @@ at two prices gives two lines (lines group by product *and* price and the other
 line attributes), cess and quantities are summed, lot quantities are summed per
 lot, and the miscellaneous item and its lots are included.
 
+Every pick of one value among several, every list of the payload and the
+summaries themselves come in a total order (ties broken down to the unique
+keys: sale, line number, grouping key), so the same rows give the same bytes
+whatever their physical order: after a chunk is compressed or a partition
+rewritten, a re-close finds the summary unchanged.
+
 Every query filters on ``sale_date = :day`` and ``retail_point_id``: on native
 partitions that prunes to the day's partition, on TimescaleDB it excludes all
 chunks but the day's (a continuous aggregate would not pay for a one-day,
@@ -28,7 +34,8 @@ SELECT retail_point_id, sale_counter_id, payment_journal_id, count(*) AS sales,
        sum(coalesce(miscellaneous_qty, 0)) AS misc_qty,
        sum(coalesce(miscellaneous_qty, 0) * coalesce(miscellaneous_sale_price, 0)) AS misc_amount,
        max(miscellaneous_product_id) FILTER (WHERE miscellaneous_qty > 0) AS misc_product_id,
-       string_agg(DISTINCT nullif(miscellaneous_invoice_num, ''), ',') AS misc_invoices,
+       string_agg(DISTINCT nullif(miscellaneous_invoice_num, ''), ','
+                  ORDER BY nullif(miscellaneous_invoice_num, '')) AS misc_invoices,
        max(confirmed_on) AS confirmed_on,
        (array_agg(local_retail_point_db_id ORDER BY confirmed_on DESC NULLS LAST, sale_id DESC))[1] AS local_rp,
        (array_agg(debtors_account_id ORDER BY confirmed_on DESC NULLS LAST, sale_id DESC))[1] AS debtors,
@@ -38,6 +45,7 @@ SELECT retail_point_id, sale_counter_id, payment_journal_id, count(*) AS sales,
        CASE WHEN count(DISTINCT customer_name) = 1 THEN max(customer_name) END AS customer_name
 FROM sale WHERE retail_point_id = ANY(:rps) AND sale_date = :day
 GROUP BY retail_point_id, sale_counter_id, payment_journal_id
+ORDER BY retail_point_id, sale_counter_id, payment_journal_id
 """
 
 _LINE_KEY = ("l.product_id, l.price_unit, l.product_uom, l.vat_percent, l.account_id, "
@@ -46,10 +54,12 @@ _LINE_KEY = ("l.product_id, l.price_unit, l.product_uom, l.vat_percent, l.accoun
 _LINES = f"""
 SELECT s.retail_point_id, s.sale_counter_id, s.payment_journal_id, {_LINE_KEY},
        min(l.name) AS name, sum(l.product_uom_qty) AS qty, sum(coalesce(l.total_cess, 0)) AS total_cess,
-       (array_agg(l.qty_available ORDER BY s.confirmed_on DESC NULLS LAST, s.sale_id DESC))[1] AS qty_available
+       (array_agg(l.qty_available ORDER BY s.confirmed_on DESC NULLS LAST, s.sale_id DESC,
+                  l.line_no DESC))[1] AS qty_available
 FROM sale_line l JOIN sale s ON s.sale_date = l.sale_date AND s.sale_id = l.sale_id
 WHERE l.retail_point_id = ANY(:rps) AND l.sale_date = :day AND s.sale_date = :day
 GROUP BY s.retail_point_id, s.sale_counter_id, s.payment_journal_id, {_LINE_KEY}
+ORDER BY s.retail_point_id, s.sale_counter_id, s.payment_journal_id, {_LINE_KEY}
 """
 
 # A lot belongs to the (first) line of its product in the same sale.
@@ -64,7 +74,7 @@ JOIN sale s ON s.sale_date = t.sale_date AND s.sale_id = t.sale_id
 JOIN l ON l.sale_id = t.sale_id AND l.product_id = t.product_id
 WHERE t.retail_point_id = ANY(:rps) AND t.sale_date = :day AND s.sale_date = :day
 GROUP BY s.retail_point_id, s.sale_counter_id, s.payment_journal_id, {_LINE_KEY}, t.lot_id
-ORDER BY t.lot_id
+ORDER BY t.lot_id, s.retail_point_id, s.sale_counter_id, s.payment_journal_id, {_LINE_KEY}
 """
 
 _MISC_LOTS = """
