@@ -49,8 +49,11 @@ def is_transient(error):
 
 
 def describe(error):
-    """One line for an operator: the server's message (first line), with its SQLSTATE."""
-    orig = getattr(error, 'orig', error)
+    """One line for an operator: the server's message (first line), with its SQLSTATE; for an
+    error of ours, its type and message."""
+    if not isinstance(error, sa.exc.DBAPIError):
+        return f"{type(error).__name__}: {error}"
+    orig = error.orig
     text = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
     code = sqlstate(error)
     return f"{text} (SQLSTATE {code})" if code else text
