@@ -44,7 +44,7 @@ test: venv node services
 demo: venv services
 	$(ENV) $(PY) scripts/demo.py
 
-BENCHES := ingest dayclose export corepos_import
+BENCHES := contract ingest dayclose export corepos_import
 
 bench: venv services
 	$(ENV) for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done

@@ -40,12 +40,15 @@ setup(
         'requests>=2.31',
         'bcrypt>=4',
         'simplejson>=3.19',
+        # the sale contract is declared on it (rattail_fls/sales/contract.py)
+        'pydantic>=2.7,<3',
         'waitress>=3',
         # CORE-POS office_op is MySQL/MariaDB; pure-python driver, no system libs.
         'PyMySQL>=1.1',
     ],
     extras_require={
-        'tests': ['pytest>=8', 'WebTest>=3'],
+        # hypothesis: property-based tests; msgspec: the contract bench's comparison
+        'tests': ['pytest>=8', 'WebTest>=3', 'hypothesis>=6.100', 'msgspec>=0.18'],
     },
     entry_points={
         'wutta.config.extensions': [

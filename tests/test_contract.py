@@ -169,7 +169,8 @@ def test_lists_are_bounded_by_their_numbering_column():
     (b'{"x": NaN}', 'NaN'), (b'{"x": Infinity}', 'Infinity'), (b'{"x": -Infinity}', 'Infinity'),
     (b'"\\ud800"', 'surrogate'), (b'{"k": "\\udfff"}', 'surrogate'), (b'["\\ud800x"]', 'surrogate'),
     (b'[' * 17 + b']' * 17, 'nested deeper'), (b'{"a":' * 40 + b'1' + b'}' * 40, 'nested deeper'),
-    (b'[' * 100000, 'nested deeper'),
+    (b'[' * 100000, 'nested deeper'), (b'[{"a":' * 9 + b'1' + b'}]' * 9, 'nested deeper'),
+    (b'{"x": "' + b'[' * 40 + b'", "y": ' + b'[' * 17 + b']' * 17 + b'}', 'nested deeper'),
     (b'\xff\xfe', 'UTF-8'), (b'\xc3', 'UTF-8'), (b'', 'not valid JSON'), (b'{', 'not valid JSON'),
     (b'42', 'object or a list'), (b'null', 'object or a list'), (b'"42"', 'object or a list'),
     (b'"{\\"a\\": NaN}"', 'NaN'), (b'"[1,"', 'not valid JSON'),
@@ -184,6 +185,7 @@ def test_decoder_refuses(body, reason):
 def test_decoder_keeps_what_json_allows():
     assert contract.decode_body(b'{"x": "\\ud83d\\ude00", "y": "[{\\"}"}') == {'x': '\U0001f600', 'y': '[{"}'}
     assert contract.decode_body(b'[' * 16 + b']' * 16) == [[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]
+    assert contract.decode_body(b'{"s": "' + b'[{' * 50 + b'"}') == {'s': '[{' * 50}  # brackets in text
     assert contract.decode_body(b'{"p": 1.10}') == {'p': D('1.10')}
 
 

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from rattail_fls.db.model.summaries import FlsPushLog, FlsSummary
 from fls_dev.loopback.odoo import LoopbackOdoo
 from rattail_fls.odoo.client import APPLICATION, CONFIGURATION, TRANSIENT, OdooSummaryClient
-from rattail_fls.sales import contract
+from rattail_fls import jsontext
 from rattail_fls.summaries import push
 from rattail_fls.summaries.push import Selection, SummaryPusher
 
@@ -73,7 +73,7 @@ def make_summaries(app, rp, count=1, status='pending', day=DAY, **values):
         body = summary_payload(rp, counter, 11, f'{100 * counter}.50', day)
         row = FlsSummary(sale_num=body['sale_num'], version=1, retail_point_id=rp, sale_date=day,
                          sale_counter_id=counter, payment_journal_id=11, status=status,
-                         payload=contract.dumps(body), amount_total=body['amount_total'],
+                         payload=jsontext.dumps(body), amount_total=body['amount_total'],
                          total_including_miscellaneous=body['total_including_miscellaneous'],
                          total_cess=body['total_cess'], sale_count=3, line_count=4,
                          reconciled=status != 'held', reconciliation='[]', forced=False, attempts=0)

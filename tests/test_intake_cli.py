@@ -33,7 +33,9 @@ def test_import_fls_sales_from_files(databases, app, shards, tmp_path):
     (tmp_path / 'notes.txt').write_text('ignored')
     path = databases['config_path']
 
-    dry = rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path), '--dry-run').stdout
+    dry_run = rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path), '--dry-run', check=False)
+    assert dry_run.returncode == 1, "rejections make even a dry run exit non-zero"
+    dry = dry_run.stdout
     assert 'sales would be created: 6, replaced: 0, duplicate: 0, superseded: 0, rejected: 2' in dry
     assert stored(shards, 's02', 8201) == 0
 

@@ -7,6 +7,7 @@ import time
 import redis
 
 from rq import Queue, SimpleWorker, Worker
+from rq.exceptions import StopRequested
 
 from rattail_fls import config as fls_config
 from rattail_fls.queue import enqueue, jobs, sweeper
@@ -16,7 +17,27 @@ log = logging.getLogger(__name__)
 KINDS = ('sales_processing', 'day_close', 'send_summary')
 
 
-class ForkSafeWorker(Worker):
+#: Set by SIGTERM/SIGINT: :func:`run` stops instead of starting another worker.
+STOPPING = threading.Event()
+
+
+class StoppableWorker:
+    """A stop request is honoured even when Redis is gone (RQ records it in Redis first)."""
+
+    def request_stop(self, signum, frame):
+        STOPPING.set()
+        try:
+            super().request_stop(signum, frame)
+        except redis.exceptions.RedisError:
+            self._stop_requested = True  # pylint: disable=attribute-defined-outside-init
+            raise StopRequested() from None
+
+
+class FlsSimpleWorker(StoppableWorker, SimpleWorker):
+    """Jobs in the worker process (the default)."""
+
+
+class ForkSafeWorker(StoppableWorker, Worker):
     """Forking worker whose work horse never reuses the parent's DB connections."""
 
     def main_work_horse(self, job, queue):
@@ -40,7 +61,7 @@ def make_worker(config, kinds, fork=False):
     jobs.configure(config)
     connection = enqueue.redis_connection(config)
     queues = [Queue(fls_config.queue_name(config, kind), connection=connection) for kind in kinds]
-    return (ForkSafeWorker if fork else SimpleWorker)(queues, connection=connection)
+    return (ForkSafeWorker if fork else FlsSimpleWorker)(queues, connection=connection)
 
 
 def run(config, kinds, fork=False, burst=False, redis_wait_max=30):
@@ -54,17 +75,22 @@ def run(config, kinds, fork=False, burst=False, redis_wait_max=30):
     worker was asked to stop (SIGTERM/SIGINT) or, with ``burst``, when the
     queues are empty.
     """
-    wait = 1
-    while True:
-        worker = make_worker(config, kinds, fork=fork)
-        worker.work(burst=burst, with_scheduler=not burst, logging_level='INFO')
-        if burst or worker._stop_requested:  # pylint: disable=protected-access
-            return worker
-        log.warning("worker %s quit on a Redis fault; starting a new one once Redis answers", worker.name)
-        while not _redis_answers(config):
-            time.sleep(wait)
-            wait = min(wait * 2, redis_wait_max)
-        wait = 1
+    STOPPING.clear()
+    worker = None
+    try:
+        while not STOPPING.is_set():
+            worker = make_worker(config, kinds, fork=fork)
+            worker.work(burst=burst, with_scheduler=not burst, logging_level='INFO')
+            if burst or STOPPING.is_set():
+                break
+            log.warning("worker %s quit on a Redis fault; starting a new one once Redis answers", worker.name)
+            wait = 1
+            while not STOPPING.is_set() and not _redis_answers(config):
+                STOPPING.wait(wait)
+                wait = min(wait * 2, redis_wait_max)
+    except StopRequested:
+        pass
+    return worker
 
 
 def _redis_answers(config):

@@ -79,12 +79,27 @@ _decoder = json.JSONDecoder(parse_float=D, parse_constant=_no_constant, object_p
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _SURROGATE_ESCAPE = re.compile(r'\\u[dD][89a-fA-F][0-9a-fA-F]{2}')
 _DEPTH = {'[': 1, '{': 1, ']': -1, '}': -1}
+_NOT_BRACKETS = re.compile(r'[^\[\]{}]+')
+_PAIR = re.compile(r'\[\]|\{\}')  # one level a pass: pairs a removal forms wait for the next
 
 
-def _depth(text):
-    """Deepest nesting of ``text`` (strings taken out first), without recursing."""
-    brackets = re.sub(r'[^\[\]{}]', '', _STRINGS.sub('', text))
-    return max(itertools.accumulate(_DEPTH[c] for c in brackets), default=0)
+def _too_deep(text):
+    """True if ``text`` nests arrays and objects deeper than :data:`MAX_DEPTH`, without recursing.
+
+    Fast path: peel matched innermost pairs off the brackets alone, MAX_DEPTH times; only
+    if some are left (deep, or brackets inside strings) are the strings taken out and the
+    depth counted exactly.
+    """
+    brackets = _NOT_BRACKETS.sub('', text)
+    for _ in range(MAX_DEPTH):
+        peeled = _PAIR.sub('', brackets)
+        if peeled == brackets:
+            break
+        brackets = peeled
+    if not brackets:
+        return False
+    exact = _NOT_BRACKETS.sub('', _STRINGS.sub('', text))
+    return max(itertools.accumulate(_DEPTH[c] for c in exact), default=0) > MAX_DEPTH
 
 
 def _has_surrogate(value):
@@ -98,7 +113,7 @@ def _has_surrogate(value):
 
 
 def _parse(text, what):
-    if _depth(text) > MAX_DEPTH:
+    if _too_deep(text):
         raise Invalid([error('body', f'{what} is nested deeper than {MAX_DEPTH} levels')])
     try:
         value = _decoder.decode(text)
@@ -498,6 +513,14 @@ def identity(obj):
         except ValidationError:
             ident.append(None)
     return tuple(ident)
+
+
+def shop_of(obj):
+    """The raw order's ``retail_point_id`` if valid, else None (whose today bounds its date)."""
+    try:
+        return _IDENTITY['retail_point_id'].validate_python(obj.get('retail_point_id'))
+    except (ValidationError, AttributeError):
+        return None
 
 
 def validate_sale(obj, rules, today):

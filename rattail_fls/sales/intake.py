@@ -47,6 +47,13 @@ class Submission:
         return sum(1 for r in self.results if r['status'] == status)
 
 
+def identity(order, sale):
+    """``(retail_point_id, sale_num, sale_date)``: the normalised sale's, else the raw order's best effort."""
+    if sale is not None:
+        return sale['retail_point_id'], sale['sale_num'], sale['sale_date']
+    return contract.identity(order)
+
+
 def undecodable_body(raw):
     """A body that is not even JSON, as storable text (escaped: no NUL or invalid UTF-8 reaches the DB)."""
     return json.dumps(raw.decode('utf-8', 'replace') if isinstance(raw, bytes) else raw)
@@ -82,14 +89,13 @@ class Intake:
     def check_sale(self, order):
         """A decoded order -> ``(sale, None)`` or ``(None, errors)``; the shop's today bounds its date."""
         try:
-            rp = contract.identity(order)[0]
-            return contract.validate_sale(order, self.rules, self.clock.today(rp)), None
+            return contract.validate_sale(order, self.rules, self.clock.today(contract.shop_of(order))), None
         except contract.Invalid as invalid:
             return None, invalid.errors
 
     def inbox_item(self, order, sale, errors):
         """The inbox row for one order: normalised when valid, the reasons when not."""
-        rp, num, day = contract.identity(order)
+        rp, num, day = identity(order, sale)
         item = {'retail_point_id': rp, 'sale_num': num, 'sale_date': day, 'body': jsontext.dumps(order)}
         if errors:
             item.update(status=REJECTED, errors=json.dumps(errors))
@@ -122,7 +128,7 @@ class Intake:
         with self.engine.begin() as conn:
             if not trusted:
                 principal = self.authenticate(conn, authorization)
-                claimed = {contract.identity(order)[0] for order, _, _ in checked} - {None}
+                claimed = {identity(order, sale)[0] for order, sale, _ in checked} - {None}
                 denied = sorted(claimed - principal.retail_points)
                 if denied:
                     raise Forbidden(f"this token may not submit for retail point(s) "
@@ -131,7 +137,7 @@ class Intake:
             stored = self.stored_hashes(conn, [sale for _, sale, _ in checked if sale]) if check_stored else {}
             items = []
             for index, (order, sale, errors) in enumerate(checked):
-                rp, num, _ = contract.identity(order)
+                rp, num, _ = identity(order, sale)
                 result = {'index': index, 'sale_num': num, 'retail_point_id': rp}
                 if sale and stored.get((rp, num)) == sale['content_hash']:
                     result['status'] = DUPLICATE
@@ -188,6 +194,8 @@ class Intake:
         """
         if body is not None and (not ids or len(ids) != 1):
             raise ValueError("a corrected body can only be given for exactly one inbox id")
+        if body is not None:
+            contract.decode_body(body)  # not even JSON: said before any row is looked at
         done = {PENDING: [], REJECTED: []}
         with self.engine.begin() as conn:
             rows = inbox.replayable(conn, ids, retail_point_id, **({'statuses': statuses} if statuses else {}))
