@@ -419,13 +419,14 @@ def test_office_op_rows_load_into_pycorepos_tables(catalog):
 def test_main_serves_until_interrupted():
     process = subprocess.Popen(
         [sys.executable, '-m', 'fls_dev.loopback.corepos', '--port', '0',
-         '--products', '50', '--members', '5'],
+         '--products', '50', '--members', '5', '--real-shapes'],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
     try:
         line = process.stdout.readline()
         assert 'loopback CORE-POS (not a real CORE-POS)' in line
         url = re.search(r'http://\S+', line).group(0)
-        assert len(CoreWebAPI(url).get_products()) == 50
+        products = CoreWebAPI(url).get_products()
+        assert len(products) == 50 + 2 + 1 + 3 + 1 and sum('upc' not in p for p in products) == 2
     finally:
         process.terminate()
         process.wait(5)

@@ -483,6 +483,13 @@ def _error(code, message):
     return {'error': {'code': code, 'message': message}}
 
 
+def _php_lower(value):
+    """PHP's ``strtolower()`` of a decoded JSON value: '' for null, a fatal for an array."""
+    if isinstance(value, (list, dict)):
+        raise _Fatal("strtolower() on an array")
+    return '' if value is None else str(value).lower()
+
+
 def _fannie_entity(store, params):
     """``FannieEntity::run()``: get/set any model's rows."""
     if not isinstance(params, dict):
@@ -496,10 +503,7 @@ def _fannie_entity(store, params):
         columns = {str(i): value for i, value in enumerate(columns)}
     elif not isinstance(columns, dict):
         raise _Fatal("count() on a scalar")
-    submethod = params['submethod']
-    if isinstance(submethod, (list, dict)):
-        raise _Fatal("strtolower() on an array")
-    submethod = '' if submethod is None else str(submethod).lower()
+    submethod = _php_lower(params['submethod'])
     if submethod not in ('get', 'set'):
         return _error(-32601, 'Invalid submethod')
     name = params['entity']
@@ -562,9 +566,7 @@ def _fannie_item_info(store, params):
         raise _Fatal("property_exists() on an array")
     if 'type' not in params:
         return _error(-32602, 'Invalid parameters needs type')
-    if isinstance(params['type'], (list, dict)):
-        raise _Fatal("strtolower() on an array")
-    if str(params['type']).lower() != 'vendor':
+    if _php_lower(params['type']) != 'vendor':
         return _error(-32602, 'Invalid parameters')
     if 'vendor_id' not in params:
         return _error(-32602, 'Invalid parameters needs vendor_id')
@@ -609,10 +611,7 @@ def _fannie_member(store, params):
         raise _Fatal("property_exists() on an array")
     if 'cardNo' not in params or 'method' not in params:
         return _error(-32602, 'Invalid parameters')
-    method = params['method']
-    if isinstance(method, (list, dict)):
-        raise _Fatal("strtolower() on an array")
-    method = '' if method is None else str(method).lower()
+    method = _php_lower(params['method'])
     if method not in ('get', 'set'):
         return _error(-32602, 'Method must be "get" or "set"')
     card = params['cardNo']
@@ -1652,6 +1651,10 @@ def main(argv=None):
                              "sample captured from a real CORE-POS)")
     parser.add_argument('--members', type=int, default=200)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--real-shapes', action='store_true',
+                        help="add what a real CORE-POS holds and the generator does not make: "
+                             "rows without or sharing a UPC, a card without person 1... "
+                             "(see add_real_shapes)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
 
@@ -1660,6 +1663,8 @@ def main(argv=None):
     else:
         store = generate_catalog(CoreStore(), products=args.products, members=args.members,
                                  seed=args.seed)
+    if args.real_shapes:
+        add_real_shapes(store)
     counts = ', '.join(f'{len(table)} {name}' for name, table in store.tables.items()
                        if len(table))
     with LoopbackCorePos(store, port=args.port, host=args.host) as server:
