@@ -75,26 +75,27 @@ class FromCorePosToTheo(FromCOREPOSToRattail):
         return self.changes
 
     def summary(self):
-        """What the run did, for the operator: one line per changed model, then what could not
-        be read and what was repaired."""
-        lines = []
-        for key, (created, updated, deleted) in self.changes.items():
-            lines.append(f"{key}: {len(created)} added, {len(updated)} updated, "
-                         f"{len(deleted)} deleted")
-        if not lines:
-            lines.append("no changes")
-        if self.unread_cards:
-            cards = sorted(self.unread_cards)
-            shown = ', '.join(str(card) for card in cards[:CARDS_SHOWN])
-            more = f" and {len(cards) - CARDS_SHOWN} more" if len(cards) > CARDS_SHOWN else ""
-            lines.append(f"Customer, CustomerShopper, Member: {len(cards)} member card(s) could "
-                         f"not be read (FannieMember answers false; no person number 1 in "
-                         f"custdata): {shown}{more}; kept as they are in Theo")
-        for model, reasons in self.unread.items():
-            detail = '; '.join(f"{count} {reason}" for reason, count in reasons.items())
-            lines.append(f"{model}: {sum(reasons.values())} CORE-POS record(s) could not be "
-                         f"read: {detail}")
-        for model, repairs in self.repairs.items():
-            lines.append(f"{model}: " + '; '.join(f"{count} {repair}"
-                                                  for repair, count in repairs.items()))
-        return lines
+        """What the run did, for the operator (see :func:`summarize`)."""
+        return summarize(self.changes, self.unread_cards, self.unread, self.repairs)
+
+
+def summarize(changes, unread_cards, unread, repairs):
+    """Summary lines of a run: one per changed model (``changes``: key -> created, updated,
+    deleted), then the cards CORE answered false for, what could not be read and what was
+    repaired (model -> Counter)."""
+    lines = [f"{key}: {len(created)} added, {len(updated)} updated, {len(deleted)} deleted"
+             for key, (created, updated, deleted) in changes.items()] or ["no changes"]
+    if unread_cards:
+        cards = sorted(unread_cards)
+        shown = ', '.join(str(card) for card in cards[:CARDS_SHOWN])
+        more = f" and {len(cards) - CARDS_SHOWN} more" if len(cards) > CARDS_SHOWN else ""
+        lines.append(f"Customer, CustomerShopper, Member: {len(cards)} member card(s) could "
+                     f"not be read (FannieMember answers false; no person number 1 in "
+                     f"custdata): {shown}{more}; kept as they are in Theo")
+    for model, reasons in unread.items():
+        detail = '; '.join(f"{count} {reason}" for reason, count in reasons.items())
+        lines.append(f"{model}: {sum(reasons.values())} CORE-POS record(s) could not be "
+                     f"read: {detail}")
+    for model, done in repairs.items():
+        lines.append(f"{model}: " + '; '.join(f"{count} {repair}" for repair, count in done.items()))
+    return lines
