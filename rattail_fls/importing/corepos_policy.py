@@ -88,7 +88,7 @@ def describe_error(error, brief=False):
 
 
 class CorePosPolicy:
-    """Mixed in before a CORE-POS API importer class by ``FromCorePosToTheo``.
+    """Mixed in before each CORE-POS API importer class (``corepos_importers``).
 
     Reads ``handler.force_delete``, ``handler.max_delete_fraction``, appends
     to ``handler.refused_deletions`` and reports to ``handler.note_unread``.
