@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 #: How much of an unexpected answer goes into an error message.
 SNIPPET = 160
 
+#: The path CORE's API endpoint (``fannie/ws/index.php``) is served at.
+API_PATH = '/fannie/ws/'
+API_ENDPOINT_HINT = "e.g. http://HOST/fannie/ws/ (or .../fannie/ws/index.php)"
+
 #: ``(connect, read)`` seconds when no config is at hand (the documented defaults).
 DEFAULT_TIMEOUT = (float(DEFAULTS['corepos.connect_timeout']), float(DEFAULTS['corepos.read_timeout']))
 
@@ -102,16 +106,37 @@ class FlsCoreWebAPI(CoreWebAPI):
                                f"{self.timeout[1]:g}s (read timeout); CORE-POS may be hung "
                                "or overloaded") from None
         except requests.HTTPError as error:
-            body = error.response.text
-            detail = ("an empty body: a PHP fatal error on the server, see its error log"
-                      if not body.strip() else repr(snippet(body)))
-            raise CorePosError(f"{what}: CORE-POS answered HTTP {error.response.status_code} "
-                               f"with {detail}") from None
+            raise CorePosError(f"{what}: {self.describe_http_error(error.response)}") from None
         except requests.RequestException as error:
             raise CorePosError(f"{what}: cannot reach CORE-POS at {safe_url(self.url)}: "
                                f"{type(error).__name__}") from None
+        if response.history:
+            raise CorePosError(f"{what}: {self.describe_redirect(response)}")
         response.corepos_request = what
         return response
+
+    def describe_http_error(self, response):
+        """Why an HTTP error status came back, for :class:`CorePosError`."""
+        status, body = response.status_code, response.text
+        if status == 404:
+            return (f"CORE-POS answered HTTP 404 (no such page) for {safe_url(response.url)}: "
+                    f"[corepos.api] url must be CORE's API endpoint, {API_ENDPOINT_HINT}")
+        detail = ("an empty body: a PHP fatal error on the server, see its error log"
+                  if not body.strip() else repr(snippet(body)))
+        return f"CORE-POS answered HTTP {status} with {detail}"
+
+    def describe_redirect(self, response):
+        """Why a redirected request is an error: the API endpoint never redirects, and
+        requests turns the redirected POST into a GET without the request."""
+        first = response.history[0]
+        target = safe_url(response.url)
+        if urlsplit(response.url).path.endswith(API_PATH):
+            advice = f"set [corepos.api] url to {target}"
+        else:
+            advice = ("[corepos.api] url points at the fannie root (or another page) rather "
+                      f"than the API endpoint, {API_ENDPOINT_HINT}")
+        return (f"{safe_url(self.url)} answered HTTP {first.status_code}, a redirect to "
+                f"{target}: {advice}")
 
     def parse_response(self, response, method=None):
         """The ``result`` of a JSON-RPC answer, or a :class:`CorePosError` saying what was wrong."""

@@ -75,9 +75,7 @@ def write_app_config():
         ('rattail_fls', 'shard.s02.accept_new'): 'true',
         ('rattail_fls.db', 'shards2.url'): f'{PG_URL}/{SHARDS_DB}',
     })
-    (APP / 'quiet.conf').write_text(
-        "[rattail.config]\nrequire = %(here)s/rattail.conf\n\n[handler_console]\nlevel = WARNING\n")
-    print("wrote app/rattail.conf (from app/rattail.conf.example) and app/quiet.conf")
+    print("wrote app/rattail.conf (from app/rattail.conf.example); app/quiet.conf is shipped")
 
 
 def make_tokens():

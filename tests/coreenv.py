@@ -47,10 +47,10 @@ def sample_catalog():
 class CoreEnv:
     """The running pieces; :meth:`cli` runs ``rattail -c <config>`` in a subprocess."""
 
-    def __init__(self, tmp_path, name):
+    def __init__(self, tmp_path, name, store=None):
         require_mysql()
         self.name = name
-        self.store = sample_catalog()
+        self.store = store if store is not None else sample_catalog()
         self.server = LoopbackCorePos(self.store).start()
         self.op_url = recreate_mysql(MYSQL_URL, f'{name}_op')
         load_office_op(self.op_url, self.store)
@@ -61,6 +61,9 @@ class CoreEnv:
             ('corepos.db.office_op', 'default.url'): self.op_url,
             ('rattail_fls', 'corepos.store_map'): STORE_MAP,
             ('rattail_fls', 'corepos.read_timeout'): '3',
+            # the import does not depend on the sales storage; native partitions need nothing
+            # of the server (TimescaleDB installed but not preloaded makes CREATE EXTENSION fatal)
+            ('rattail_fls', 'storage'): 'partitions',
         }))
         self.engine = sa.create_engine(self.url)
 
@@ -96,9 +99,10 @@ class CoreEnv:
 
 
 @contextlib.contextmanager
-def core_env(tmp_path_factory, suffix):
-    """A migrated :class:`CoreEnv` named after this test run; everything dropped afterwards."""
-    env = CoreEnv(tmp_path_factory.mktemp(suffix), f'fls_test_{RUN_ID}_{suffix}')
+def core_env(tmp_path_factory, suffix, store=None):
+    """A migrated :class:`CoreEnv` (on ``store``, default :func:`sample_catalog`) named after
+    this test run; everything dropped afterwards."""
+    env = CoreEnv(tmp_path_factory.mktemp(suffix), f'fls_test_{RUN_ID}_{suffix}', store)
     try:
         env.migrate_and_prepare()
         yield env

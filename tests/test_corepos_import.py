@@ -87,8 +87,10 @@ def test_operator_sequence(env):
     core_delete(env, 'SubDepts', {'subdept_no': 999})
     core_delete(env, 'Stores', {'storeID': 3})
 
-    # 5. nightly without --delete: changes only
-    env.cli('--runas', 'corepos', 'import-corepos-api')
+    # 5. nightly without --delete: changes only, and its summary on stdout
+    nightly_run = env.cli('--runas', 'corepos', 'import-corepos-api')
+    assert nightly_run.stdout.splitlines()[0] == 'import-corepos-api (committed):'
+    assert '  Vendor: 0 added, 1 updated, 0 deleted' in nightly_run.stdout.splitlines()
     nightly = transactions(env)[-1]
     assert nightly[1] == 'corepos' and nightly[0] != initial
     assert versions(env, 'vendor', nightly[0], "name = 'UNFI WEST' AND operation_type = 1") == 1
@@ -111,8 +113,9 @@ def test_operator_sequence(env):
     assert env.scalar("SELECT count(*) FROM product WHERE NOT deleted") == PRODUCTS - 1
 
     # 7. a clean rerun changes nothing: no new transaction
-    env.cli('--runas', 'corepos', 'import-corepos-api', '--delete')
+    rerun = env.cli('--runas', 'corepos', 'import-corepos-api', '--delete')
     assert transactions(env)[-1] == deletions
+    assert rerun.stdout.splitlines() == ['import-corepos-api (committed):', '  no changes']
 
 
 def test_no_versioning_and_runas_work_before_and_after_the_subcommand(env):

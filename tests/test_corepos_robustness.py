@@ -63,6 +63,23 @@ def test_an_unreachable_server_and_no_credentials_in_messages(server):
     assert 'secret' not in str(raised.value)
 
 
+@pytest.mark.parametrize('path, message', [
+    ('/fannie/', "CORE-POS Stores get: {root}/fannie/ answered HTTP 302, a redirect to "
+                 "{root}/fannie/item/ItemEditorPage.php: [corepos.api] url points at the fannie "
+                 "root (or another page) rather than the API endpoint, e.g. http://HOST/fannie/ws/"),
+    ('/fannie/ws', "CORE-POS Stores get: {root}/fannie/ws answered HTTP 301, a redirect to "
+                   "{root}/fannie/ws/: set [corepos.api] url to {root}/fannie/ws/"),
+    ('/fannie/api/', "CORE-POS Stores get: CORE-POS answered HTTP 404 (no such page) for "
+                     "{root}/fannie/api/: [corepos.api] url must be CORE's API endpoint"),
+])
+def test_a_url_that_is_not_the_endpoint_says_so(server, path, message):
+    root = server.url[:-len('/fannie/ws/')]
+    with pytest.raises(CorePosError) as raised:
+        FlsCoreWebAPI(root + path).get_stores()
+    assert str(raised.value).startswith(message.format(root=root))
+    assert 'display_errors' not in str(raised.value)
+
+
 def test_false_records_are_skipped_and_counted(server, api, caplog):
     server.inject('false_record', entity='Products', index=3)
     with caplog.at_level(logging.WARNING, logger='rattail_fls.coreapi'):

@@ -17,7 +17,8 @@ from corepos.api import CoreAPIError, CoreWebAPI
 from corepos.db.office_op import model as office_op
 
 from fls_dev.loopback.corepos import (
-    CoreStore, LoopbackCorePos, OFFICE_OP_TABLES, generate_catalog, seed_from_exchanges)
+    CoreStore, LoopbackCorePos, OFFICE_OP_TABLES, add_real_shapes, generate_catalog,
+    seed_from_exchanges)
 
 #: The 26 request/response pairs captured from a real CORE-POS (PHP 8.2, MariaDB 10.11).
 EXCHANGES = Path(__file__).resolve().parent / 'data' / 'corepos_api_exchanges.json'
@@ -142,13 +143,96 @@ def test_no_reply_without_a_real_id(server):
     assert response.json()['id'] == '0'
 
 
-def test_form_field_json_and_any_path(server):
+def test_form_field_json_and_index_php(server):
     payload = json.dumps(entity_get('Stores', request_id='abc/1'))
     by_form = requests.post(server.url, data={'json': payload})
-    by_query = requests.get(server.url.replace('/fannie/ws/', '/anything'),
-                            params={'json': payload})
+    by_query = requests.get(server.url + 'index.php', params={'json': payload})
     assert by_form.content == by_query.content
     assert by_form.content.startswith(b'{"jsonrpc":"2.0","id":"abc\\/1","result":{"result":["')
+
+
+@pytest.mark.parametrize('path, status, location', [
+    ('/fannie/', 302, '/fannie/item/ItemEditorPage.php'),        # fannie/index.php
+    ('/fannie/index.php', 302, '/fannie/item/ItemEditorPage.php'),
+    ('/fannie', 301, '{root}/fannie/'),                          # Apache adds the slash
+    ('/fannie/ws', 301, '{root}/fannie/ws/'),
+    ('/ws/', 404, None),
+    ('/fannie/ws/FannieEntity.php', 404, None),
+])
+def test_other_paths_are_answered_as_cores_web_server_does(server, path, status, location):
+    root = server.url[:-len('/fannie/ws/')]
+    response = requests.post(root + path, data=json.dumps(entity_get('Stores')),
+                             allow_redirects=False)
+    assert response.status_code == status
+    assert response.headers.get('Location') == (location and location.format(root=root))
+    assert response.headers['Content-Type'].startswith('text/html')
+    if status == 404:
+        assert '<h1>Not Found</h1>' in response.text
+    assert server.requests[-1] == f'POST {path}'
+    assert requests.get(root + '/fannie/', timeout=5).text.startswith('<!DOCTYPE html>')
+
+
+def test_item_info_checks_its_parameters_as_json_rpc_errors(server):
+    method = ENTITY[:-len('Entity')] + 'ItemInfo'
+
+    def call(params):
+        response = post(server, {'jsonrpc': '2.0', 'method': method, 'params': params, 'id': 1})
+        assert response.status_code == 200
+        return response.json()
+
+    for params, message in [({}, 'Invalid parameters needs type'),
+                            ({'type': 'product'}, 'Invalid parameters'),
+                            ({'type': 'VENDOR'}, 'Invalid parameters needs vendor_id'),
+                            ({'type': 'vendor', 'vendor_id': 3}, 'Invalid parameters needs sku or upc')]:
+        assert call(params) == {'jsonrpc': '2.0', 'id': 1,
+                                'error': {'code': -32602, 'message': message}}
+    assert call({'type': 'vendor', 'vendor_id': 3, 'sku': 'A-77'})['result'] == {
+        'sku': 'A-77', 'upc': '0007349012345', 'size': '32 OZ', 'units': '6',
+        'brand': 'BOBS RED MILL', 'description': 'ORGANIC ROLLED OATS', 'cost': '3.250'}
+    assert call({'type': 'vendor', 'vendor_id': 3, 'sku': 'NONE'})['result'] == []
+    no_params = post(server, {'jsonrpc': '2.0', 'method': method, 'id': 1})
+    assert (no_params.status_code, no_params.content) == (500, b'')     # property_exists(array)
+
+
+def test_set_with_an_unknown_auto_increment_id_inserts_and_echoes_the_input(server, api):
+    answer = post(server, {'jsonrpc': '2.0', 'method': ENTITY, 'id': 1, 'params': {
+        'entity': 'Stores', 'submethod': 'set',
+        'columns': {'storeID': 77, 'description': 'NEW/SHOP'}}})
+    assert answer.content == (b'{"jsonrpc":"2.0","id":1,"result":{"result":'
+                              b'"{\\"storeID\\":77,\\"description\\":\\"NEW\\\\\\/SHOP\\"}"}}')
+    assert [(s['storeID'], s['description']) for s in api.get_stores()] == [
+        ('1', 'DEFAULT STORE'), ('2', 'NEW/SHOP')]
+    product = api.set_product('0007349012345', id=5, description='KEEPS ITS ID')
+    assert product['id'] == '16691'                  # the UPDATE leaves the id column out
+
+
+def test_hq_mode_products_are_unique_per_store(exchanges):
+    store = seed_from_exchanges(CoreStore(hq_mode=True), exchanges)
+    with LoopbackCorePos(store) as server:
+        api = CoreWebAPI(server.url)
+        api.set_product('0007349012345', store_id=2, description='OATS IN STORE 2')
+        rows = api.get_products(upc='0007349012345')
+        assert [(p['store_id'], p['description']) for p in rows] == [
+            ('1', 'ORGANIC ROLLED OATS'), ('2', 'OATS IN STORE 2')]
+
+
+def test_real_shapes_are_added_to_a_generated_catalog():
+    store = generate_catalog(CoreStore(), products=30, members=5, stores=2, seed=3)
+    added = add_real_shapes(store)
+    with LoopbackCorePos(store) as server:
+        api = CoreWebAPI(server.url)
+        products = api.get_products()
+        assert [p['id'] for p in products if 'upc' not in p] == added['no_upc']
+        upcs = [p['upc'] for p in products if 'upc' in p]
+        assert len(upcs) - len(set(upcs)) == len(added['duplicate']) + len(added['store_rows']) == 4
+        assert {p['store_id'] for p in products if p['id'] in added['store_rows']} == {'2'}
+        orphan = api.get_product(added['orphan'])
+        assert api.get_department(orphan['department']) is None
+        assert api.get_subdepartment(orphan['subdept']) is None
+        assert api.get_member(added['no_person_1']) is None
+        untyped = api.get_member(added['unknown_memtype'])
+        assert untyped['customerTypeID'] == str(added['missing_memtype'])
+        assert untyped['customerType'] is None
 
 
 def test_errors(server):
@@ -335,13 +419,14 @@ def test_office_op_rows_load_into_pycorepos_tables(catalog):
 def test_main_serves_until_interrupted():
     process = subprocess.Popen(
         [sys.executable, '-m', 'fls_dev.loopback.corepos', '--port', '0',
-         '--products', '50', '--members', '5'],
+         '--products', '50', '--members', '5', '--real-shapes'],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
     try:
         line = process.stdout.readline()
         assert 'loopback CORE-POS (not a real CORE-POS)' in line
         url = re.search(r'http://\S+', line).group(0)
-        assert len(CoreWebAPI(url).get_products()) == 50
+        products = CoreWebAPI(url).get_products()
+        assert len(products) == 50 + 2 + 1 + 3 + 1 and sum('upc' not in p for p in products) == 2
     finally:
         process.terminate()
         process.wait(5)

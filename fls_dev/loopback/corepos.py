@@ -9,8 +9,11 @@ inside ``result.result``, PHP's ``json_encode`` escaping, HTTP 200 for JSON-RPC
 errors and HTTP 500 with an empty body for PHP fatals.  It can also be told to
 fail the ways a broken CORE does (see :data:`FAULTS`).
 
-It is not CORE-POS: the other webservices (``FannieItemInfo``...) answer like
-an unknown class does, with HTTP 500.
+It also answers ``FannieItemInfo`` (its parameter checks are JSON-RPC errors),
+and paths other than the endpoint as CORE's web server does (:func:`route`:
+302 from the fannie root, 404 elsewhere).  It is not CORE-POS: the other
+webservices (``FannieDeptLookup``...) answer like an unknown class does, with
+HTTP 500.
 
 Run standalone with ``python -m fls_dev.loopback.corepos --port 8080``.
 """
@@ -22,7 +25,7 @@ import logging
 import random
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation, ROUND_HALF_UP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -407,17 +410,25 @@ class Table:
 
 
 class CoreStore:
-    """CORE's op database in memory: a :class:`Table` per entity name, under one lock."""
+    """CORE's op database in memory: a :class:`Table` per entity name, under one lock.
 
-    def __init__(self):
+    ``hq_mode`` is CORE's ``$FANNIE_STORE_MODE = 'HQ'``: products have a row per
+    store, and ``ProductsModel`` is unique on ``upc`` and ``store_id`` together.
+    """
+
+    def __init__(self, hq_mode=False):
         self.lock = threading.RLock()
-        self.tables = {name: Table(entity) for name, entity in ENTITIES.items()}
+        self.hq_mode = hq_mode
+        self.clear()
 
     def __getitem__(self, entity):
         return self.tables[entity]
 
     def clear(self):
-        self.tables = {name: Table(entity) for name, entity in ENTITIES.items()}
+        entities = dict(ENTITIES)
+        if self.hq_mode:
+            entities['Products'] = replace(entities['Products'], unique=('upc', 'store_id'))
+        self.tables = {name: Table(entity) for name, entity in entities.items()}
 
     def snapshot(self):
         """``{entity: [row, ...]}`` of the non-empty tables, as :meth:`load_snapshot` takes."""
@@ -472,6 +483,13 @@ def _error(code, message):
     return {'error': {'code': code, 'message': message}}
 
 
+def _php_lower(value):
+    """PHP's ``strtolower()`` of a decoded JSON value: '' for null, a fatal for an array."""
+    if isinstance(value, (list, dict)):
+        raise _Fatal("strtolower() on an array")
+    return '' if value is None else str(value).lower()
+
+
 def _fannie_entity(store, params):
     """``FannieEntity::run()``: get/set any model's rows."""
     if not isinstance(params, dict):
@@ -485,10 +503,7 @@ def _fannie_entity(store, params):
         columns = {str(i): value for i, value in enumerate(columns)}
     elif not isinstance(columns, dict):
         raise _Fatal("count() on a scalar")
-    submethod = params['submethod']
-    if isinstance(submethod, (list, dict)):
-        raise _Fatal("strtolower() on an array")
-    submethod = '' if submethod is None else str(submethod).lower()
+    submethod = _php_lower(params['submethod'])
     if submethod not in ('get', 'set'):
         return _error(-32601, 'Invalid submethod')
     name = params['entity']
@@ -508,19 +523,22 @@ def _fannie_entity(store, params):
 def _entity_set(table, columns):
     """Save like ``BasicModel::save()``: an upsert on the model's unique columns.
 
-    CORE's fallback to an auto-increment INSERT never runs (its
-    ``canIncrementInsert()`` indexes a filtered array by 0), so without the
-    unique columns the answer is always "Invalid set of columns".
+    Both the INSERT and the UPDATE leave an auto-increment column out, so an
+    explicit id that is not in the table inserts a row with the next id; then
+    ``load()`` by that id finds nothing and CORE answers the model's instance,
+    which is the input as sent.  CORE's fallback to an auto-increment INSERT
+    without the unique columns never runs (its ``canIncrementInsert()`` indexes
+    a filtered array by 0), so then the answer is always "Invalid set of columns".
     """
     entity = table.entity
     if any(columns.get(column) is None for column in entity.unique):
         return _error(-32600, 'Invalid set of columns')
-    values = dict(columns)
+    values = {column: value for column, value in columns.items() if column != entity.increment}
     if entity.name in _STAMPED:
         values['modified'] = _now()
     unique = {column: columns[column] for column in entity.unique}
     try:
-        table.coerce(values)
+        table.coerce({**columns, **values})
         matches = table.find(unique)
         for row in matches:
             table.update(row, values)
@@ -529,7 +547,36 @@ def _entity_set(table, columns):
     except ValueError as error:
         log.debug("set on %s failed: %s", entity.name, error)
         return _error(-32000, 'Error saving data')
-    return {'result': table.record_json(table.find(unique)[0])}
+    reloaded = table.find(unique)
+    if not reloaded:
+        return {'result': php_json({**columns, **values})}
+    return {'result': table.record_json(reloaded[0])}
+
+
+# -- FannieItemInfo ---------------------------------------------------------------------
+
+#: What ``FannieItemInfo`` answers of the first matching vendor item, in its order.
+_ITEM_INFO = ('sku', 'upc', 'size', 'units', 'brand', 'description', 'cost')
+
+
+def _fannie_item_info(store, params):
+    """``FannieItemInfo::run()``: one vendor item by ``vendor_id`` and ``sku`` or ``upc``;
+    its own checks answer JSON-RPC errors, no match answers ``[]``."""
+    if not isinstance(params, dict):
+        raise _Fatal("property_exists() on an array")
+    if 'type' not in params:
+        return _error(-32602, 'Invalid parameters needs type')
+    if _php_lower(params['type']) != 'vendor':
+        return _error(-32602, 'Invalid parameters')
+    if 'vendor_id' not in params:
+        return _error(-32602, 'Invalid parameters needs vendor_id')
+    if 'sku' not in params and 'upc' not in params:
+        return _error(-32602, 'Invalid parameters needs sku or upc')
+    lookup = 'sku' if 'sku' in params else 'upc'
+    rows = store['VendorItems'].find({'vendorID': params['vendor_id'], lookup: params[lookup]})
+    if not rows:
+        return []
+    return {column: rows[0].get(column) for column in _ITEM_INFO}
 
 
 # -- FannieMember (MemberREST, classic custdata schema) ---------------------------------
@@ -564,10 +611,7 @@ def _fannie_member(store, params):
         raise _Fatal("property_exists() on an array")
     if 'cardNo' not in params or 'method' not in params:
         return _error(-32602, 'Invalid parameters')
-    method = params['method']
-    if isinstance(method, (list, dict)):
-        raise _Fatal("strtolower() on an array")
-    method = '' if method is None else str(method).lower()
+    method = _php_lower(params['method'])
     if method not in ('get', 'set'):
         return _error(-32602, 'Method must be "get" or "set"')
     card = params['cardNo']
@@ -919,7 +963,8 @@ def _post_account(store, card, member):
 
 # -- JSON-RPC endpoint ------------------------------------------------------------------
 
-_SERVICES = {'FannieEntity': _fannie_entity, 'FannieMember': _fannie_member}
+_SERVICES = {'FannieEntity': _fannie_entity, 'FannieMember': _fannie_member,
+             'FannieItemInfo': _fannie_item_info}
 
 
 def _decode(text):
@@ -1056,6 +1101,52 @@ def _request_text(path, content_type, body):
         return None
 
 
+#: The API endpoint's path (``fannie/ws/index.php``), as the URL names it.
+API_PATH = '/fannie/ws/'
+
+#: ``fannie/index.php`` redirects here (CORE's default home page).
+HOME_PAGE = '/fannie/item/ItemEditorPage.php'
+
+#: The stand-in for CORE's item editor page the fannie root redirects to.
+HOME_HTML = ('<!DOCTYPE html>\n<html>\n<head>\n<title>Item Maintenance</title>\n</head>\n'
+             '<body>\n<h1>Item Maintenance</h1>\n<form method="get" action="ItemEditorPage.php">'
+             '\n<input type="text" name="searchupc" />\n</form>\n</body>\n</html>\n')
+
+
+def apache_error(status, title, text, host, port):
+    """Apache's own error page (it answers for paths PHP never sees)."""
+    return (f'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+            f'<title>{status} {title}</title>\n</head><body>\n<h1>{title}</h1>\n<p>{text}</p>\n'
+            f'<hr>\n<address>Apache/2.4.62 (Debian) Server at {host} Port {port}</address>\n'
+            '</body></html>\n')
+
+
+def route(path, host, port):
+    """What CORE's web server answers for a URL path that is not the API endpoint:
+    ``(status, headers, body)``, or None for the endpoint itself (``/fannie/ws/``,
+    ``/fannie/ws/index.php``).
+
+    The fannie root runs ``fannie/index.php``, whose ``header('Location: ...')``
+    is a 302 with an empty body; a directory without its slash gets Apache's
+    301; anything else is Apache's 404.
+    """
+    path = urlsplit(path).path
+    if path in (API_PATH, API_PATH + 'index.php'):
+        return None
+    html = {'Content-Type': 'text/html; charset=UTF-8'}
+    if path in ('/fannie/', '/fannie/index.php'):
+        return 302, {**html, 'Location': HOME_PAGE}, ''
+    if path in ('/fannie', API_PATH.rstrip('/')):
+        location = f'http://{host}:{port}{path}/'
+        return 301, {'Content-Type': 'text/html; charset=iso-8859-1', 'Location': location}, \
+            apache_error(301, 'Moved Permanently',
+                         f'The document has moved <a href="{location}">here</a>.', host, port)
+    if path == HOME_PAGE:
+        return 200, html, HOME_HTML
+    return 404, {'Content-Type': 'text/html; charset=iso-8859-1'}, apache_error(
+        404, 'Not Found', 'The requested URL was not found on this server.', host, port)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = 'LoopbackCorePos/1.0'
 
@@ -1068,15 +1159,25 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self):
         length = int(self.headers.get('Content-Length') or 0)
         body = self.rfile.read(length) if length else b''
+        other = route(self.path, *self.server.server_address[:2])
+        if other is not None:
+            self.server.loopback.record(f'{self.command} {self.path}')
+            status, headers, reply = other
+            self._send(status, headers, reply)
+            return
         text = _request_text(self.path, self.headers.get('Content-Type', ''), body)
         answer = self.server.loopback.answer(text)
         if answer is None:
             self.close_connection = True
             return
         status, reply = answer
+        self._send(status, {'Content-Type': 'application/json'}, reply)
+
+    def _send(self, status, headers, reply):
         data = reply.encode('utf-8')
         self.send_response(status)
-        self.send_header('Content-Type', 'application/json')
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header('Content-Length', str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -1089,7 +1190,8 @@ class LoopbackCorePos:
     """A CORE-POS webservices endpoint on 127.0.0.1, served from a background thread.
 
     ``store`` holds the data (:class:`CoreStore`), ``requests`` lists every
-    request as decoded (the raw text when it is not JSON), and :meth:`inject`
+    request as decoded (the raw text when it is not JSON; ``"METHOD /path"`` for
+    a path that is not the endpoint, see :func:`route`), and :meth:`inject`
     queues misbehaviours.  Use as a context manager, or start()/stop().
     """
 
@@ -1110,7 +1212,7 @@ class LoopbackCorePos:
         if self._server is None:
             raise RuntimeError("LoopbackCorePos is not started")
         host, port = self._server.server_address[:2]
-        return f'http://{host}:{port}/fannie/ws/'
+        return f'http://{host}:{port}{API_PATH}'
 
     def start(self):
         self._stopping.clear()
@@ -1157,12 +1259,15 @@ class LoopbackCorePos:
         with self._lock:
             self._faults.clear()
 
+    def record(self, request):
+        with self._lock:
+            self.requests.append(request)
+
     def answer(self, text):
         """``(status, body)`` for one request's text, or None to drop the connection."""
         payload, parsed = _decode(text)
         fault = self._take_fault(_target(payload))
-        with self._lock:
-            self.requests.append(payload if parsed else text)
+        self.record(payload if parsed else text)
         if fault is not None:
             log.debug("injecting %s", fault)
             if fault.kind == 'hang' and self._stopping.wait(fault.seconds):
@@ -1477,6 +1582,63 @@ def _generate_members(store, rng, count):
         _migrate_customers(store, card, people, info, account_id)
 
 
+def add_real_shapes(store):
+    """Add to a generated catalog the shapes a real CORE-POS holds and the generator
+    never makes; returns what was added, by shape.
+
+    * products without a UPC (NULL ``upc``), and a second row for a UPC (CORE has
+      no unique index on ``products.upc``);
+    * rows of other stores for a UPC, as HQ mode keeps one per store;
+    * a product whose department and subdepartment CORE does not have;
+    * a member card without person number 1 (``FannieMember get`` answers false
+      for it), and one whose member type has no ``memtype`` row.
+    """
+    products = store['Products']
+    rows = products.rows()
+    next_id = max(int(row['id']) for row in rows) + 1
+    template = {k: v for k, v in rows[0].items() if k not in ('upc', 'id', 'store_id')}
+    added = {'no_upc': [], 'duplicate': [], 'store_rows': []}
+
+    def product(shape, **values):
+        nonlocal next_id
+        row = products.insert({**template, 'id': next_id, **values})
+        next_id += 1
+        if shape:
+            added[shape].append(row['id'])
+        return row
+
+    for number in (1, 2):
+        product('no_upc', description=f'NO UPC ITEM {number}')
+    product('duplicate', upc=rows[0]['upc'], description='SECOND ROW, SAME UPC')
+    for store_row in store['Stores'].rows()[1:]:
+        for row in rows[:3]:
+            product('store_rows', **{**row, 'id': next_id, 'store_id': store_row['storeID']})
+    missing_department = max(int(d['dept_no']) for d in store['Departments'].rows()) + 57
+    missing_subdept = max(int(d['subdept_no']) for d in store['SubDepts'].rows()) + 577
+    added['orphan'] = product(None, upc='0000000099901', description='ORPHAN ITEM',
+                              department=missing_department, subdept=missing_subdept)['upc']
+    added['missing_department'], added['missing_subdept'] = missing_department, missing_subdept
+
+    custdata = store['Custdata']
+    people = custdata.rows()
+    card = max(int(row['CardNo']) for row in people) + 1
+    template = {k: v for k, v in people[0].items() if k not in ('CardNo', 'personNum', 'id',
+                                                                 'FirstName', 'LastName')}
+    for person, first in ((2, 'Hollis'), (3, 'June')):
+        custdata.insert({**template, 'CardNo': card, 'personNum': person,
+                         'FirstName': first, 'LastName': 'Nobody-First'})
+    store['Meminfo'].insert({'card_no': card, 'last_name': 'Nobody-First', 'first_name': 'Hollis',
+                             'street': '1 NO HOLDER RD', 'city': 'DULUTH', 'state': 'MN',
+                             'zip': '55805'})
+    added['no_person_1'] = card
+    memtype = max(int(t['memtype']) for t in store['Memtype'].rows()) + 6
+    custdata.insert({**template, 'CardNo': card + 1, 'personNum': 1, 'memType': memtype,
+                     'FirstName': 'Otis', 'LastName': 'Untyped'})
+    store['Meminfo'].insert({'card_no': card + 1, 'last_name': 'Untyped', 'first_name': 'Otis'})
+    added['unknown_memtype'], added['missing_memtype'] = card + 1, memtype
+    return added
+
+
 # -- standalone -------------------------------------------------------------------------
 
 def main(argv=None):
@@ -1489,6 +1651,10 @@ def main(argv=None):
                              "sample captured from a real CORE-POS)")
     parser.add_argument('--members', type=int, default=200)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--real-shapes', action='store_true',
+                        help="add what a real CORE-POS holds and the generator does not make: "
+                             "rows without or sharing a UPC, a card without person 1... "
+                             "(see add_real_shapes)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
 
@@ -1497,6 +1663,8 @@ def main(argv=None):
     else:
         store = generate_catalog(CoreStore(), products=args.products, members=args.members,
                                  seed=args.seed)
+    if args.real_shapes:
+        add_real_shapes(store)
     counts = ', '.join(f'{len(table)} {name}' for name, table in store.tables.items()
                        if len(table))
     with LoopbackCorePos(store, port=args.port, host=args.host) as server:

@@ -14,6 +14,9 @@ rattail-corepos's with the same options and handlers, plus:
 * ``--runas USER`` after the subcommand means the same as before it.  In both
   places an unknown user is an error (rattail would record a NULL user).
 * ``--force-delete`` (import-corepos-api): apply deletions the guard refused.
+* import-corepos-api prints the run's summary on stdout (what changed per
+  model, what could not be read, what was repaired), so that a nightly under
+  ``app/quiet.conf`` (console logging at WARNING) still says what it did.
 
 Models are not imported here (Continuum pitfall): only through ``app.model``.
 """
@@ -79,12 +82,40 @@ def disable_versioning(config):
 
 
 @contextlib.contextmanager
-def import_errors():
-    """Expected failures as one clear line and exit code 1, not a traceback."""
+def import_errors(command=None):
+    """Expected failures as one clear line and exit code 1, not a traceback; the summary
+    of ``command``'s run first, when it committed."""
     try:
         yield
-    except (CoreAPIError, ConfigError, DeletionsRefused) as error:
+    except (CoreAPIError, ConfigError) as error:
         fail(str(error))
+    except DeletionsRefused as error:
+        print_summary(command)
+        fail(str(error))
+    else:
+        print_summary(command)
+
+
+class SummarizedImport(ImportCommandHandler):
+    """rattail's import command handler, keeping the import handler it made for its summary."""
+
+    handler = None
+
+    def get_handler(self, params, **kwargs):
+        self.handler = super().get_handler(params, **kwargs)
+        return self.handler
+
+
+def print_summary(command):
+    """Print the summary of an import-corepos-api run (nothing if it made no import handler
+    or has no summary, e.g. ``--list-models``)."""
+    handler = getattr(command, 'handler', None)
+    if handler is None or not hasattr(handler, 'summary') or not hasattr(handler, 'changes'):
+        return
+    state = "dry run, rolled back" if handler.dry_run else "committed"
+    print(f"import-corepos-api ({state}):")
+    for line in handler.summary():
+        print(f"  {line}")
 
 
 @replace_command
@@ -104,9 +135,9 @@ def import_corepos_api(
         disable_versioning(config)
     kwargs['user'] = runas_user(ctx, runas)
     kwargs['handler_kwargs'] = {'force_delete': force_delete}
-    handler = ImportCommandHandler(config, import_handler_key='to_rattail.from_corepos_api.import')
-    with import_errors():
-        handler.run(kwargs, progress=get_progress(ctx))
+    command = SummarizedImport(config, import_handler_key='to_rattail.from_corepos_api.import')
+    with import_errors(command):
+        command.run(kwargs, progress=get_progress(ctx))
 
 
 @replace_command

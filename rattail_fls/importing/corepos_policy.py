@@ -10,11 +10,16 @@ follow the same rules:
 * a record that fails normalization is logged (passwords left out) and skipped;
 * ``--delete`` only touches records that came from CORE-POS, marks them
   deleted/inactive where rattail's model has a flag for it (:data:`SOFT_DELETES`)
-  and deletes the rest;
+  and deletes the rest; a record an importer knows CORE still has but could not
+  import (:meth:`CorePosPolicy.kept_in_core`) is never deleted, forced or not;
 * deletions are refused for a model when more than
   ``[rattail_fls] corepos.max_delete_fraction`` of its CORE-POS records would go,
-  or when some of its CORE-POS records could not be read this run, unless
+  or when some of its CORE-POS records could not be read this run (undecodable,
+  failing normalization, or dropped for a bad key: :attr:`unread_keys`), unless
   forced (``--force-delete``).
+
+Every importer reports what it could not read to the handler
+(``handler.note_unread``), which prints it in the run's summary.
 """
 
 import logging
@@ -48,6 +53,7 @@ SOFT_DELETES = {
     'Product': SoftDelete('deleted', True, alive=False),
     'Store': SoftDelete('archived', True, alive=False),
     'Employee': SoftDelete('status', enum.EMPLOYEE_STATUS_FORMER),
+    'Customer': SoftDelete('active_in_pos', False, alive=True),
     'Member': SoftDelete('active', False),
     'CustomerShopper': SoftDelete('active', False),
     'FlsRetailPoint': SoftDelete('active', False),
@@ -74,20 +80,24 @@ def render_record(record):
     return text if len(text) <= RECORD_LOG_CHARS else text[:RECORD_LOG_CHARS] + '...'
 
 
-def describe_error(error):
+def describe_error(error, brief=False):
+    """Why a record could not be read; ``brief``: without the record's values."""
     if isinstance(error, KeyError):
         return f"field {error} is missing (NULL in CORE-POS)"
-    return f"{type(error).__name__}: {error}"
+    return type(error).__name__ if brief else f"{type(error).__name__}: {error}"
 
 
 class CorePosPolicy:
-    """Mixed in before a CORE-POS API importer class by ``FromCorePosToTheo``.
+    """Mixed in before each CORE-POS API importer class (``corepos_importers``).
 
-    Reads ``handler.force_delete``, ``handler.max_delete_fraction`` and appends
-    to ``handler.refused_deletions``.
+    Reads ``handler.force_delete``, ``handler.max_delete_fraction``, appends
+    to ``handler.refused_deletions`` and reports to ``handler.note_unread``.
     """
 
+    #: records that failed normalization in this run
     bad_records = 0
+    #: records an importer dropped before normalizing them, for a bad key
+    unread_keys = 0
 
     @property
     def soft_delete(self):
@@ -108,6 +118,7 @@ class CorePosPolicy:
             raise
         except BAD_RECORD_ERRORS as error:
             self.bad_records += 1
+            self.handler.note_unread(self.model_name, describe_error(error, brief=True))
             log.warning("%s: skipped a CORE-POS record: %s: %s",
                         self.model_name, describe_error(error), render_record(obj))
             return None
@@ -115,6 +126,13 @@ class CorePosPolicy:
         if data is not None and soft and soft.alive is not None:
             data.setdefault(soft.field, soft.alive)
         return data
+
+    def import_data(self, *args, **kwargs):
+        result = super().import_data(*args, **kwargs)
+        for entity, count in sorted(getattr(self.api, 'bad_records', {}).items()):
+            self.handler.note_unread(self.model_name, f"undecodable {entity} record(s) "
+                                     "(CORE sent false)", count)
+        return result
 
     def unique_data(self, host_data, warn=True):
         host_data, unique = super().unique_data(host_data, warn=warn)
@@ -128,7 +146,13 @@ class CorePosPolicy:
         core_fields = self.get_all_extensions().get('_corepos')
         if core_fields and all(getattr(obj, f) is None for f in core_fields):
             return False                    # not from CORE-POS: not ours to delete
+        if self.kept_in_core(obj, data):
+            return False
         return super().can_delete_object(obj, data)
+
+    def kept_in_core(self, obj, data):
+        """Whether CORE-POS still has ``obj`` though this run could not import it."""
+        return False
 
     def get_deletion_keys(self):
         keys = super().get_deletion_keys()
@@ -144,7 +168,8 @@ class CorePosPolicy:
         """Why ``doomed`` of the ``eligible`` CORE-POS records must not be deleted (None: go)."""
         if self.handler.force_delete:
             return None
-        unread = self.bad_records + sum(getattr(self.api, 'bad_records', {}).values())
+        unread = (self.bad_records + self.unread_keys
+                  + sum(getattr(self.api, 'bad_records', {}).values()))
         if unread:
             return (f"{self.model_name}: {doomed} record(s) missing from CORE-POS not deleted: "
                     f"{unread} CORE-POS record(s) could not be read in this run and may be "

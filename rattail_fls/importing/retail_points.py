@@ -89,24 +89,41 @@ class RetailPointImporter(FromCOREPOSAPI, ToRattail):
         """Only retail points of CORE stores are CORE-POS's to retire."""
         return bool(point.store and point.store.corepos_id is not None)
 
+    def create_object(self, key, data):
+        """A new retail point, given its shard before its first flush: Continuum then records
+        one INSERT version (a shard set by a later flush of the same transaction turns that
+        version into an UPDATE)."""
+        point = super().create_object(key, data)
+        if point is not None and point.active:
+            with self.session.no_autoflush:
+                self.assign(point)
+        return point
+
     def import_data(self, *args, **kwargs):
         result = super().import_data(*args, **kwargs)
         self.assign_shards()
         return result
 
     def assign_shards(self):
-        """Give each active retail point of this run that has no shard one, by policy."""
+        """Give each active retail point of this run that has no shard yet one, by policy."""
         model = self.model
         if not self.claimed:
             return
         points = self.session.query(model.FlsRetailPoint)\
                              .filter(model.FlsRetailPoint.retail_point_id.in_(list(self.claimed)))\
                              .filter(model.FlsRetailPoint.shard_uuid == None)  # noqa: E711
+        for point in points.filter(model.FlsRetailPoint.active == True).all():  # noqa: E712
+            self.assign(point)
+
+    def assign(self, point):
+        """Assign ``point`` a shard by policy; without usable shards, warn once and leave it."""
+        if getattr(self, 'shards_unusable', False):
+            return
         try:
-            router = self.app.get_fls_handler().shards
-            for point in points.filter(model.FlsRetailPoint.active == True).all():  # noqa: E712
-                shard = router.assign(self.session, point)
-                log.info("retail point %s assigned to shard %s", point.retail_point_id, shard.name)
+            shard = self.app.get_fls_handler().shards.assign(self.session, point)
         except ConfigError as error:
+            self.shards_unusable = True
             log.warning("retail points without a shard remain (assign them with `rattail "
                         "fls-shards assign`): %s", error)
+            return
+        log.info("retail point %s assigned to shard %s", point.retail_point_id, shard.name)
