@@ -77,7 +77,8 @@ class PrivatePostgres:
         self._run('pg_ctl', '-D', str(self.data), '-m', mode, '-w', 'stop')
 
     def restart(self, mode='fast'):
-        self._run('pg_ctl', '-D', str(self.data), '-m', mode, '-w', 'restart')
+        # -l: the server must not inherit our pipes (run() would wait for them forever)
+        self._run('pg_ctl', '-D', str(self.data), '-l', str(self.root / 'log'), '-m', mode, '-w', 'restart')
         _wait(lambda: _answers(self.port), 30, "private PostgreSQL")
 
     def close(self):

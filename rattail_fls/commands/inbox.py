@@ -24,10 +24,10 @@ def _inbox_table():
 @fls_inbox.command('list')
 def list_rows(ctx: typer.Context,
               status: Annotated[Optional[str], typer.Option(help="pending, done, duplicate, replaced, "
-                                                                 "superseded or rejected")] = None,
+                                                                 "superseded, rejected or dead")] = None,
               retail_point: Annotated[Optional[int], typer.Option(help="Odoo retail_point_id")] = None,
               limit: Annotated[int, typer.Option(help="Most rows to show (newest first)")] = 50):
-    """Inbox rows, newest first, with their status and first error."""
+    """Inbox rows, newest first, with their status and why (the first error, or why it is pending)."""
     config = get_config(ctx)
     table = _inbox_table()
     query = sa.select(table.c.id, table.c.received_at, table.c.kind, table.c.source, table.c.retail_point_id,
@@ -41,7 +41,8 @@ def list_rows(ctx: typer.Context,
         counts = conn.execute(sa.select(table.c.status, sa.func.count()).group_by(table.c.status)).all()
     for row in rows:
         errors = json.loads(row.pop('errors') or '[]')
-        row['error'] = f"{errors[0]['field']}: {errors[0]['reason']}" if errors else ''
+        row['error'] = f"{errors[0]['field']}: {errors[0]['reason']}" if errors else \
+            'waiting for a worker (not tried yet)' if row['status'] == 'pending' else ''
         row['received_at'] = f"{row['received_at']:%Y-%m-%d %H:%M:%S}"
     print_table(rows, ['id', 'received_at', 'kind', 'source', 'retail_point_id', 'sale_num', 'sale_date',
                        'status', 'attempts', 'error'])
