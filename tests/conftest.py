@@ -137,6 +137,7 @@ def intake_url(config, shards, redis_conn):
 
 def make_shop(app, shards, retail_point_id, shard=None, username=None):
     """A retail point assigned to a shard, and a token bound to it; returns the token string."""
+    from rattail_fls.sales.auth import create_token
     session = app.make_session()
     model = app.model
     point = session.query(model.FlsRetailPoint).filter_by(retail_point_id=retail_point_id).one_or_none()
@@ -149,13 +150,11 @@ def make_shop(app, shards, retail_point_id, shard=None, username=None):
     if user is None:
         user = model.User(username=username, active=True)
         session.add(user)
-    token = app.get_auth_handler().add_api_token(user, 'test')
     session.flush()
-    session.add(model.FlsTokenRetailPoint(token_uuid=token.uuid, retail_point_id=retail_point_id))
+    _, token = create_token(session, user, [retail_point_id], 'test')
     session.commit()
-    string = token.token_string
     session.close()
-    return string
+    return token
 
 
 def run_workers(config, kinds=('sales_processing',)):

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from pyramid.config import Configurator
 from pyramid.response import Response
 
-from rattail_fls.sales import contract
+from rattail_fls.sales import auth, contract
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,27 @@ def read_body(request, intake):
     return raw, None
 
 
-def guarded(view):
-    """Map the intake's exceptions to HTTP answers; anything else is logged, never shown."""
+def guarded(view, authenticate=True):
+    """Map the intake's exceptions to HTTP answers; anything else is logged, never shown.
+
+    With ``authenticate``, the ``Authorization`` header is checked (and the
+    token's rate limit applied) before the view reads anything of the body;
+    the view finds the sender in ``request.fls_principal``.
+    """
     def wrapper(request):
         intake = request.registry.settings['fls_intake']
         try:
+            if authenticate:
+                request.fls_principal = intake.auth.authenticate(request.authorization_header)
             return view(request, intake)
-        except core.Unauthorized as error:
-            return answer(401, status='error', error=str(error))
+        except auth.Unauthorized as error:
+            response = answer(401, status='error', error=str(error))
+            response.headers['WWW-Authenticate'] = 'Token'
+            return response
+        except auth.RateLimited as limited:
+            response = answer(429, status='error', error=str(limited))
+            response.headers['Retry-After'] = str(limited.retry_after)
+            return response
         except core.Forbidden as error:
             return answer(403, status='error', error=str(error))
         except sa.exc.OperationalError:
@@ -76,7 +89,7 @@ def decode(request, intake):
     try:
         value = contract.decode_body(raw)
     except contract.Invalid as invalid:
-        inbox_id = intake.keep_undecodable(request.authorization_header, raw, invalid.errors)
+        inbox_id = intake.keep_undecodable(request.fls_principal, raw, invalid.errors)
         return None, answer(400, status='rejected', errors=invalid.errors, inbox_id=inbox_id)
     return (value if isinstance(value, list) else [value]), None
 
@@ -86,7 +99,7 @@ def enqueue_sales(request, intake):
     orders, refused = decode(request, intake)
     if refused:
         return refused
-    submission = intake.submit_sales(request.authorization_header, orders, check_stored=len(orders) > 1)
+    submission = intake.submit_sales(request.fls_principal, orders, check_stored=len(orders) > 1)
     if len(submission.results) != 1:
         return batch_answer(submission)
     result = submission.results[0]
@@ -104,7 +117,7 @@ def submit_batch(request, intake):
         return refused
     if not orders:
         return answer(400, status='rejected', errors=[contract.error('body', 'the list is empty')])
-    return batch_answer(intake.submit_sales(request.authorization_header, orders))
+    return batch_answer(intake.submit_sales(request.fls_principal, orders))
 
 
 def batch_answer(submission):
@@ -129,18 +142,20 @@ def enqueue_day_close(request, intake):
     else:
         form = dict(urllib.parse.parse_qsl(raw.decode('utf-8', 'replace'), keep_blank_values=True))
     try:
-        inbox_id, job_id, day_close = intake.submit_day_close(request.authorization_header, form)
+        inbox_id, job_id, day_close = intake.submit_day_close(request.fls_principal, form)
     except contract.Invalid as invalid:
         return answer(422, status='rejected', errors=invalid.errors, inbox_id=getattr(invalid, 'inbox_id', None))
     return answer(202, status='queued', job_id=job_id, inbox_id=inbox_id,
                   date=day_close['close_date'].isoformat(), retail_point_id=day_close['retail_point_id'])
 
 
-@guarded
 def health(request, intake):
     with intake.engine.connect() as conn:
         conn.execute(sa.text('SELECT 1'))
     return answer(200, status='ok')
+
+
+health = guarded(health, authenticate=False)
 
 
 def not_found(request):
