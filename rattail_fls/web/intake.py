@@ -14,7 +14,9 @@ template or menu machinery (``bench/ingest.py`` measures it).  Endpoints:
   ``200`` with a result per sale (accepted, duplicate, rejected + errors).
 * ``GET /api/fls/health``: 200 when the database answers.
 
-Every answer is JSON; no input produces a 500 or a stack trace.
+Every endpoint but health authenticates from the ``Authorization`` header
+before it reads the body (:mod:`rattail_fls.sales.auth`: 401, or 429 with
+``Retry-After``).  Every answer is JSON; no input produces a 500 or a stack trace.
 """
 
 import logging
