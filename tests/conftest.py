@@ -85,6 +85,21 @@ def config(databases):
     return make_config([str(databases['config_path'])], versioning=True)
 
 
+def another_config(path):
+    """One more config in this process (other settings), leaving the test config in charge.
+
+    Continuum was set up once, above; setting it up again once the web app is
+    built breaks its mappings (the versioned models record versions anyway).
+    And rattail binds its global Session to the newest config's database, so
+    the binding is put back: sessions on the other database need ``bind=``.
+    """
+    from rattail.db import Session
+    bound = dict(Session.kw)
+    other = make_config([str(path)], versioning=False)
+    Session.configure(**bound)
+    return other
+
+
 @pytest.fixture(scope='session')
 def app(config):
     return config.get_app()

@@ -21,7 +21,7 @@ from fls_dev import db as devdb
 from fls_dev.loopback.shops import make_order
 from rattail_fls.sales import auth
 
-from conftest import PG_URL, RUN_ID, make_shop, write_test_config
+from conftest import PG_URL, RUN_ID, another_config, make_shop, write_test_config
 
 ROLE = f'fls_intake_{RUN_ID}'
 
@@ -63,7 +63,6 @@ def logged_text(records):
 
 
 def test_outage_logs_carry_no_secret(own_role, databases, shards, app, redis_conn, tmp_path, caplog):
-    from rattail.config import make_config
     from rattail_fls.web.intake import make_wsgi_app
     password, database = own_role
     odoo_secret = secrets.token_urlsafe(24)
@@ -72,7 +71,7 @@ def test_outage_logs_carry_no_secret(own_role, databases, shards, app, redis_con
                              databases['shards2_url'], {('rattail_fls', 'odoo.secret'): odoo_secret,
                                                         # keep pytest's log capture in place
                                                         ('rattail.config', 'configure_logging'): 'false'})
-    intake = webtest.TestApp(make_wsgi_app(make_config([str(path)], versioning=True)))
+    intake = webtest.TestApp(make_wsgi_app(another_config(path)))
     cached, fresh = make_shop(app, shards, 8501, 's01'), make_shop(app, shards, 8502, 's01')
 
     def post(token, body, status):

@@ -11,7 +11,8 @@ from wuttjamaican.conf import WuttaConfig
 
 from rattail_fls.sales import auth
 
-from conftest import RUN_ID, alembic, create_database, drop_database, make_shop, rattail, write_test_config
+from conftest import (RUN_ID, alembic, another_config, create_database, drop_database, make_shop, rattail,
+                      write_test_config)
 
 VALID = 'fls_' + 'A' * 43
 
@@ -184,14 +185,13 @@ class Tripwire:
 @pytest.fixture(scope='module')
 def limited_intake(databases, shards, redis_conn, tmp_path_factory):
     """The intake WSGI app of a config with a tiny rate limit and no principal cache."""
-    from rattail.config import make_config
     from rattail_fls.web.intake import make_wsgi_app
     path = write_test_config(tmp_path_factory.mktemp('limited') / 'rattail.conf', databases['main_url'],
                              databases['shards2_url'], {
                                  ('rattail_fls', 'intake.rate_limit_per_second'): '0.01',
                                  ('rattail_fls', 'intake.rate_limit_burst'): '3',
                                  ('rattail_fls', 'intake.auth_cache_seconds'): '0'})
-    return make_wsgi_app(make_config([str(path)], versioning=True))
+    return make_wsgi_app(another_config(path))
 
 
 def call(app, token, body=None, path='/sales/enqueue_sales/'):
@@ -235,7 +235,6 @@ def test_revoked_token_is_refused_at_once_without_cache(limited_intake, database
 # -- the migration off rattail's user_api_token ------------------------------------
 
 def test_migration_moves_bound_tokens_and_purges_plaintext(tmp_path):
-    from rattail.config import make_config
     name = f'fls_test_{RUN_ID}_token_migration'
     url = create_database(name)
     try:
@@ -244,8 +243,8 @@ def test_migration_moves_bound_tokens_and_purges_plaintext(tmp_path):
             result = alembic(path, 'upgrade', target)
             assert result.returncode == 0, result.stderr[-2000:]
         # tokens as the plugin used to make them: rattail's add_api_token, versioned
-        app = make_config([str(path)], versioning=True).get_app()
-        session = app.make_session()
+        app = another_config(path).get_app()
+        session = app.make_session(bind=app.config.appdb_engine)
         user = app.model.User(username='oldshop', active=True)
         session.add(user)
         handler = app.get_auth_handler()
