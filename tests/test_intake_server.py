@@ -12,7 +12,7 @@ import simplejson
 from fls_dev.loopback.shops import make_order
 from fls_dev.server import start_intake
 
-from conftest import make_shop
+from conftest import make_shop, run_workers
 
 #: More than waitress's default connection_limit (100), which they used to exhaust.
 HALF_OPEN = 200
@@ -41,7 +41,7 @@ def hold_half_open(url, count, held):
         held.append(sock)
 
 
-def test_half_open_clients_do_not_lock_out_a_shop(served, app, shards):
+def test_half_open_clients_do_not_lock_out_a_shop(served, config, app, shards):
     url, held = served
     token = make_shop(app, shards, 8401, 's01')
     hold_half_open(url, HALF_OPEN, held)
@@ -55,6 +55,7 @@ def test_half_open_clients_do_not_lock_out_a_shop(served, app, shards):
     # open, and finishing one of them gets it answered
     held[0].sendall(b"ation: Token nope\r\nContent-Length: 2\r\n\r\n{}")
     assert held[0].recv(64).startswith(b'HTTP/1.1 401')
+    run_workers(config)  # leave nothing pending for the other tests
 
 
 @pytest.mark.parametrize('served', [{'channel_timeout': 2, 'cleanup_interval': 1}], indirect=True)
