@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from fls_dev import db as devdb  # noqa: E402
 from fls_dev.server import BIN, start_intake  # noqa: E402
 from fls_dev.loopback.shops import make_order  # noqa: E402
+from rattail_fls.sales.auth import create_token  # noqa: E402
 
 PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rstrip('/')
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
@@ -124,7 +125,9 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix='fls-bench-'))
     names = ('fls_bench_ingest', 'fls_bench_ingest_shards2')
     urls = [devdb.create_database(PG_URL, n) for n in names]
-    config_path = devdb.write_app_config(tmp / 'rattail.conf', *urls, f'{REDIS_URL}/14')
+    # One token speaks for all ten bench shops, at full speed: no per-token limit here.
+    config_path = devdb.write_app_config(tmp / 'rattail.conf', *urls, f'{REDIS_URL}/14',
+                                         {('rattail_fls', 'intake.rate_limit_per_second'): '0'})
     devdb.migrate(config_path)
     redis.Redis.from_url(f'{REDIS_URL}/14').flushdb()
 
@@ -137,15 +140,12 @@ def main():
     model = app.model
     user = model.User(username='benchshop', active=True)
     session.add(user)
-    token = app.get_auth_handler().add_api_token(user, 'bench')
     for rp in SHOPS:
         point = model.FlsRetailPoint(retail_point_id=rp, name=f'Bench {rp}')
         session.add(point)
         shards.assign(session, point)
     session.flush()
-    for rp in SHOPS:
-        session.add(model.FlsTokenRetailPoint(token_uuid=token.uuid, retail_point_id=rp))
-    token_string = token.token_string
+    _, token_string = create_token(session, user, SHOPS, 'bench')
     session.commit()
     engines = [(shards.engine(spec.engine_key), spec.schema) for spec in shards.specs.values()]
     # partitions for the days used, so neither path pays for DDL while timed

@@ -50,6 +50,9 @@ def write_app_config(path, main_url, shards2_url, redis_url, extra=None):
         ('rattail_fls.db', 'shards2.url'): shards2_url,
         ('rattail_fls', 'redis.url'): redis_url,
         ('rattail_fls', 'partitions.premake_days'): '0',
+        # tests and benches drive one token hard; the limiter has tests of its own (test_tokens.py)
+        ('rattail_fls', 'intake.rate_limit_per_second'): '100000',
+        ('rattail_fls', 'intake.rate_limit_burst'): '100000',
         ('logger_root', 'level'): 'WARNING',
         ('handler_console', 'level'): 'WARNING',
     }

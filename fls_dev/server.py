@@ -20,9 +20,10 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_intake(rattail_conf, threads=8):
+def start_intake(rattail_conf, threads=8, server=None):
     """Write ``intake.conf`` (from the example) next to ``rattail_conf`` and serve it.
 
+    ``server`` overrides more ``[server:main]`` (waitress) settings.
     Returns ``(process, url)``; raises RuntimeError if it does not answer.
     """
     rattail_conf = Path(rattail_conf)
@@ -30,7 +31,8 @@ def start_intake(rattail_conf, threads=8):
     port = free_port()
     write_config(ROOT / 'app' / 'intake.conf.example', ini, {
         ('app:main', 'rattail.config'): str(rattail_conf),
-        ('server:main', 'port'): str(port), ('server:main', 'threads'): str(threads)})
+        ('server:main', 'port'): str(port), ('server:main', 'threads'): str(threads),
+        **{('server:main', key): str(value) for key, value in (server or {}).items()}})
     process = subprocess.Popen([str(BIN / 'pserve'), f'file+ini:{ini}'], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f'http://127.0.0.1:{port}'

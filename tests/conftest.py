@@ -156,6 +156,21 @@ def config(databases):
     return make_config([str(databases['config_path'])], versioning=True)
 
 
+def another_config(path):
+    """One more config in this process (other settings), leaving the test config in charge.
+
+    Continuum was set up once, above; setting it up again once the web app is
+    built breaks its mappings (the versioned models record versions anyway).
+    And rattail binds its global Session to the newest config's database, so
+    the binding is put back: sessions on the other database need ``bind=``.
+    """
+    from rattail.db import Session
+    bound = dict(Session.kw)
+    other = make_config([str(path)], versioning=False)
+    Session.configure(**bound)
+    return other
+
+
 @pytest.fixture(scope='session')
 def app(config):
     return config.get_app()
@@ -208,6 +223,7 @@ def intake_url(config, shards, redis_conn):
 
 def make_shop(app, shards, retail_point_id, shard=None, username=None):
     """A retail point assigned to a shard, and a token bound to it; returns the token string."""
+    from rattail_fls.sales.auth import create_token
     session = app.make_session()
     model = app.model
     point = session.query(model.FlsRetailPoint).filter_by(retail_point_id=retail_point_id).one_or_none()
@@ -220,13 +236,11 @@ def make_shop(app, shards, retail_point_id, shard=None, username=None):
     if user is None:
         user = model.User(username=username, active=True)
         session.add(user)
-    token = app.get_auth_handler().add_api_token(user, 'test')
     session.flush()
-    session.add(model.FlsTokenRetailPoint(token_uuid=token.uuid, retail_point_id=retail_point_id))
+    _, token = create_token(session, user, [retail_point_id], 'test')
     session.commit()
-    string = token.token_string
     session.close()
-    return string
+    return token
 
 
 def run_workers(config, kinds=('sales_processing',)):

@@ -1,4 +1,4 @@
-"""The intake's operator commands: import-fls-sales, fls-inbox, fls-tokens, fls-sweep."""
+"""The intake's operator commands: import-fls-sales, fls-inbox, fls-sweep (fls-tokens: test_tokens.py)."""
 
 import datetime
 import random
@@ -74,21 +74,6 @@ def test_inbox_commands_show_and_replay_a_fixed_row(databases, app, shards, tmp_
     bad_body.write_text('{nope')
     refused = rattail(path, 'fls-inbox', 'replay', inbox_id, '--body', str(bad_body), check=False)
     assert refused.returncode == 1 and 'is not valid JSON' in refused.stderr
-
-
-def test_token_commands(databases, app, shards):
-    make_shop(app, shards, 8203, 's01')
-    path = databases['config_path']
-    rattail(path, 'make-user', 'shop8203cli', '--no-password')
-    made = rattail(path, 'fls-tokens', 'create', 'shop8203cli', '--retail-point', '8203').stdout.splitlines()
-    token_uuid = made[0].split()[1]
-    assert len(made[-1]) > 30  # the token string, shown once
-    listing = rattail(path, 'fls-tokens', 'list').stdout
-    assert token_uuid in listing and made[-1] not in listing
-    unknown = rattail(path, 'fls-tokens', 'create', 'shop8203cli', '--retail-point', '999999', check=False)
-    assert unknown.returncode == 1 and 'unknown retail points: 999999' in unknown.stderr
-    assert 'revoked' in rattail(path, 'fls-tokens', 'revoke', token_uuid).stdout
-    assert token_uuid not in rattail(path, 'fls-tokens', 'list').stdout
 
 
 def test_sweep_command(databases):

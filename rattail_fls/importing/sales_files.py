@@ -114,7 +114,7 @@ class SaleImporter(Importer):
                 self.intake.keep_rejected(conn, [(line, errors) for _, line, errors in broken], 'file', user_uuid)
             counts['rejected'] += len(broken)
         submission = self.intake.submit_sales(None, [order for _, order in readable], source='file',
-                                              check_stored=False, trusted=True, user_uuid=user_uuid,
+                                              check_stored=False, user_uuid=user_uuid,
                                               wake_workers=False)
         pending = []
         for (where, _), result in zip(readable, submission.results):

@@ -18,23 +18,14 @@ from rattail_fls import config as fls_config, jsontext
 from rattail_fls.db.model.inbox import PENDING, REJECTED
 from rattail_fls.queue.enqueue import enqueue, wake
 from rattail_fls.sales import contract, inbox
+from rattail_fls.sales.auth import Authenticator, intake_engine
 from rattail_fls.sales.clock import ShopClock
 
 ACCEPTED, DUPLICATE, REJECTED_ = 'accepted', 'duplicate', 'rejected'
 
 
-class Unauthorized(Exception):
-    """No valid token (HTTP 401)."""
-
-
 class Forbidden(Exception):
     """The token may not submit for a retail point in the payload (HTTP 403)."""
-
-
-@dataclass
-class Principal:
-    user_uuid: str
-    retail_points: frozenset
 
 
 @dataclass
@@ -64,25 +55,12 @@ class Intake:
 
     def __init__(self, config):
         self.config = config
-        self.engine = config.appdb_engine
+        self.engine = intake_engine(config)
+        self.auth = Authenticator(config, self.engine)
         self.router = config.get_app().get_fls_handler().shards
         self.max_body_bytes = fls_config.get_number(config, 'intake.max_body_bytes', int, 1024)
         self.rules = contract.Rules.from_config(config)
         self.clock = ShopClock(config)
-
-    def authenticate(self, conn, authorization):
-        """``Authorization: Token <key>`` -> :class:`Principal`, or :class:`Unauthorized`."""
-        scheme, _, key = (authorization or '').partition(' ')
-        if scheme.lower() != 'token' or not key.strip():
-            raise Unauthorized("send the header 'Authorization: Token <key>'")
-        row = conn.execute(sa.text("""
-            SELECT u.uuid, array_remove(array_agg(b.retail_point_id), NULL) AS retail_points
-            FROM user_api_token t JOIN "user" u ON u.uuid = t.user_uuid AND u.active
-            LEFT JOIN fls_token_retail_point b ON b.token_uuid = t.uuid
-            WHERE t.token_string = :key GROUP BY u.uuid"""), {'key': key.strip()}).first()
-        if row is None:
-            raise Unauthorized("invalid or revoked token")
-        return Principal(row.uuid, frozenset(row.retail_points))
 
     # -- the contract, applied once ---------------------------------------------------
 
@@ -112,22 +90,22 @@ class Intake:
 
     # -- entry points --------------------------------------------------------------------
 
-    def submit_sales(self, authorization, orders, source='http', check_stored=True, trusted=False,
-                     user_uuid=None, wake_workers=True):
-        """Authenticate, validate and store ``orders`` (decoded JSON values); wake the workers.
+    def submit_sales(self, principal, orders, source='http', check_stored=True, user_uuid=None,
+                     wake_workers=True):
+        """Validate and store ``orders`` (decoded JSON values) sent by ``principal``; wake the workers.
 
-        Raises :class:`Unauthorized` / :class:`Forbidden` before storing anything.
+        Raises :class:`Forbidden` before storing anything.
         With ``check_stored``, sales already stored with the same content are
         answered as duplicates and not kept again (one query per shard); without
         it (the old clients' endpoint, which ignores the answer) the workers
-        recognise them instead.  ``trusted`` is a local caller (files: no token,
-        rows attributed to ``user_uuid``) that processes its rows itself.
+        recognise them instead.  ``principal=None`` is a trusted local caller
+        (files: no token, rows attributed to ``user_uuid``) that processes its
+        rows itself.
         """
         checked = [(order, *self.check_sale(order)) for order in orders]
         submission = Submission()
         with self.engine.begin() as conn:
-            if not trusted:
-                principal = self.authenticate(conn, authorization)
+            if principal is not None:
                 claimed = {identity(order, sale)[0] for order, sale, _ in checked} - {None}
                 denied = sorted(claimed - principal.retail_points)
                 if denied:
@@ -155,14 +133,13 @@ class Intake:
             submission.job_id = wake(self.config, 'sales_processing')
         return submission
 
-    def submit_day_close(self, authorization, form, source='http'):
+    def submit_day_close(self, principal, form, source='http'):
         """Store a shop's day-close request and queue it; returns ``(inbox_id, job_id, request)``.
 
         A client-supplied ``url`` is kept in the stored request for the record
         but never used: the Odoo endpoint is server configuration.
         """
         with self.engine.begin() as conn:
-            principal = self.authenticate(conn, authorization)
             request, errors = self.check_day_close(form)
             if errors:
                 keys = inbox.accept(conn, [{'body': jsontext.dumps(form), 'status': REJECTED,
@@ -252,10 +229,9 @@ class Intake:
                 found.update({(r.retail_point_id, r.sale_num): r.content_hash for r in rows})
         return found
 
-    def keep_undecodable(self, authorization, raw, errors, source='http'):
-        """Store a body that is not even JSON as rejected (if the sender is authenticated)."""
+    def keep_undecodable(self, principal, raw, errors, source='http'):
+        """Store a body that is not even JSON as rejected (its sender is authenticated)."""
         with self.engine.begin() as conn:
-            principal = self.authenticate(conn, authorization)
             return self.keep_rejected(conn, [(raw, errors)], source, principal.user_uuid)[0][1]
 
     @staticmethod

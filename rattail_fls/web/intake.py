@@ -15,9 +15,11 @@ template or menu machinery (``bench/ingest.py`` measures it).  Endpoints:
 * ``GET /api/fls/schema``: the contract's JSON Schema (token required).
 * ``GET /api/fls/health``: 200 when the database answers.
 
-Every answer is JSON.  Whatever the input, the answer is a 2xx or a 4xx naming
-the field and the reason; only the database being unavailable gives a 5xx
-(503 with ``Retry-After``).
+Every endpoint but health authenticates from the ``Authorization`` header
+before it reads the body (:mod:`rattail_fls.sales.auth`: 401, or 429 with
+``Retry-After``).  Every answer is JSON.  Whatever the input, the answer is a
+2xx or a 4xx naming the field and the reason; only the database being
+unavailable gives a 5xx (503 with ``Retry-After``).
 """
 
 import logging
@@ -29,7 +31,7 @@ from pyramid.config import Configurator
 from pyramid.response import Response
 
 from rattail_fls.db import faults
-from rattail_fls.sales import contract
+from rattail_fls.sales import auth, contract
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +75,27 @@ def read_body(request, intake):
     return raw, None
 
 
-def guarded(view):
-    """Map the intake's exceptions to HTTP answers; anything else is logged, never shown."""
+def guarded(view, authenticate=True):
+    """Map the intake's exceptions to HTTP answers; anything else is logged, never shown.
+
+    With ``authenticate``, the ``Authorization`` header is checked (and the
+    token's rate limit applied) before the view reads anything of the body;
+    the view finds the sender in ``request.fls_principal``.
+    """
     def wrapper(request):
         intake = request.registry.settings['fls_intake']
         try:
+            if authenticate:
+                request.fls_principal = intake.auth.authenticate(request.authorization_header)
             return view(request, intake)
-        except core.Unauthorized as error:
-            return answer(401, status='error', error=str(error))
+        except auth.Unauthorized as error:
+            response = answer(401, status='error', error=str(error))
+            response.headers['WWW-Authenticate'] = 'Token'
+            return response
+        except auth.RateLimited as limited:
+            response = answer(429, status='error', error=str(limited))
+            response.headers['Retry-After'] = str(limited.retry_after)
+            return response
         except core.Forbidden as error:
             return answer(403, status='error', error=str(error))
         except Exception as error:  # noqa: BLE001 - the client gets an id, the log gets the trace
@@ -106,7 +121,7 @@ def decode(request, intake):
     try:
         value = contract.decode_body(raw)
     except contract.Invalid as invalid:
-        inbox_id = intake.keep_undecodable(request.authorization_header, raw, invalid.errors)
+        inbox_id = intake.keep_undecodable(request.fls_principal, raw, invalid.errors)
         return None, answer(400, status='rejected', errors=invalid.errors, inbox_id=inbox_id)
     return (value if isinstance(value, list) else [value]), None
 
@@ -116,7 +131,7 @@ def enqueue_sales(request, intake):
     orders, refused = decode(request, intake)
     if refused:
         return refused
-    submission = intake.submit_sales(request.authorization_header, orders, check_stored=len(orders) > 1)
+    submission = intake.submit_sales(request.fls_principal, orders, check_stored=len(orders) > 1)
     if len(submission.results) != 1:
         return batch_answer(submission)
     result = submission.results[0]
@@ -134,7 +149,7 @@ def submit_batch(request, intake):
         return refused
     if not orders:
         return answer(400, status='rejected', errors=[contract.error('body', 'the list is empty')])
-    return batch_answer(intake.submit_sales(request.authorization_header, orders))
+    return batch_answer(intake.submit_sales(request.fls_principal, orders))
 
 
 def batch_answer(submission):
@@ -160,7 +175,7 @@ def enqueue_day_close(request, intake):
     if not isinstance(form, dict):
         return answer(400, status='rejected', errors=[contract.error('body', 'must be an object')])
     try:
-        inbox_id, job_id, day_close = intake.submit_day_close(request.authorization_header, form)
+        inbox_id, job_id, day_close = intake.submit_day_close(request.fls_principal, form)
     except contract.Invalid as invalid:
         return answer(422, status='rejected', errors=invalid.errors, inbox_id=getattr(invalid, 'inbox_id', None))
     return answer(202, status='queued', job_id=job_id, inbox_id=inbox_id,
@@ -186,16 +201,16 @@ def decode_form(raw):
 
 @guarded
 def schema(request, intake):
-    with intake.engine.connect() as conn:
-        intake.authenticate(conn, request.authorization_header)
     return answer(200, **contract.schema())
 
 
-@guarded
 def health(request, intake):
     with intake.engine.connect() as conn:
         conn.execute(sa.text('SELECT 1'))
     return answer(200, status='ok')
+
+
+health = guarded(health, authenticate=False)
 
 
 def not_found(request):

@@ -15,6 +15,7 @@ MENU_ITEMS = [
     ("Business Days", 'fls.business_days'),
     ("Day Closes", 'fls.day_closes'),
     ("Summaries", 'fls.summaries'),
+    ("Shops' API Tokens", 'fls.api_tokens'),
 ]
 
 

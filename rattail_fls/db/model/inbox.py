@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from rattail.db import model
 
-__all__ = ['FlsInbox', 'FlsTokenRetailPoint']
+__all__ = ['FlsInbox']
 
 #: Statuses of an inbox row; only ``pending`` rows are (re)processed.  ``rejected``: the
 #: contract or the database refused it (reasons in ``errors``); ``dead``: a shard fault
@@ -58,14 +58,3 @@ class FlsInbox(model.Base):
     def __str__(self):
         return f"#{self.id} {self.kind} {self.retail_point_id or ''} {self.sale_num or ''}".strip()
 
-
-class FlsTokenRetailPoint(model.Base):
-    """Binds a user API token to a retail point it may submit for."""
-    __tablename__ = 'fls_token_retail_point'
-    __table_args__ = (
-        sa.ForeignKeyConstraint(['token_uuid'], ['user_api_token.uuid'],
-                                name='fls_token_retail_point_fk_token', ondelete='CASCADE'),
-    )
-
-    token_uuid = sa.Column(sa.String(length=32), primary_key=True)
-    retail_point_id = sa.Column(sa.Integer(), primary_key=True)

@@ -7,3 +7,4 @@ def includeme(config):
     config.include('rattail_fls.web.views.inbox')
     config.include('rattail_fls.web.views.days')
     config.include('rattail_fls.web.views.summaries')
+    config.include('rattail_fls.web.views.tokens')
