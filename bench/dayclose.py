@@ -53,10 +53,10 @@ def main():
     from rattail.config import make_config
     config = make_config([str(config_path)], versioning=True)  # before any model is imported
     from rattail_fls.db import storage
+    from rattail_fls import jsontext
     from rattail_fls.sales import contract
     from rattail_fls.sales.processor import bump_business_days
     from rattail_fls.sales.store import COPY_COLUMNS, TABLES, copy_text, render_sales
-    from rattail_fls.summaries.closer import DayCloser
 
     app = config.get_app()
     shards = app.get_fls_handler().shards
@@ -77,7 +77,7 @@ def main():
         for n in range(args.orders):
             sale_id += 1
             order = make_order(rng, rp, DAY, n)
-            sale = contract.validate_sale(contract.loads(contract.dumps(order)), rules)
+            sale = contract.validate_sale(contract.decode_body(jsontext.dumps(order)), rules, DAY)
             by_shard[routes[rp]].append((sale_id, None, sale))
             lines += len(sale['lines'])
     for shard, items in by_shard.items():
@@ -90,7 +90,7 @@ def main():
         bump_business_days(conn, changes)
     print(f"data: {len(points)} retail points, {sale_id} sales, {lines} lines on {DAY} over 2 shards")
 
-    closer = DayCloser(config)
+    closer = app.get_fls_handler().get_closer()
     start = time.perf_counter()
     results = closer.close_many(points, DAY)
     close_time = time.perf_counter() - start

@@ -218,7 +218,8 @@ def copy_ceiling(shards, orders):
     from rattail_fls.sales.store import COPY_COLUMNS, TABLES, copy_text, render_sales
 
     rules = contract.Rules(max_past_days=30)
-    sales = [contract.validate_sale(contract.loads(simplejson.dumps(o, use_decimal=True)), rules)
+    today = datetime.date.today()
+    sales = [contract.validate_sale(contract.decode_body(simplejson.dumps(o, use_decimal=True)), rules, today)
              for o in orders]
     texts = render_sales([(i, i, sale) for i, sale in enumerate(sales, 1)], defaultdict(lambda: [0, 0]))
     engine = shards.engine('default')

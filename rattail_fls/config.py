@@ -21,8 +21,20 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the key."""
 
 
+#: The services ``FlsHandler`` builds, ``<service>.spec`` = the class (or factory) it uses.
+SERVICE_SPECS = {
+    'notifier': 'rattail_fls.queue.enqueue:QueueNotifier',
+    'intake': 'rattail_fls.sales.intake:Intake',
+    'processor': 'rattail_fls.sales.processor:SalesProcessor',
+    'closer': 'rattail_fls.summaries.closer:DayCloser',
+    'day_close_requests': 'rattail_fls.sales.day_close_requests:DayCloseRequests',
+    'pusher': 'rattail_fls.summaries.push:SummaryPusher',
+    'odoo_client': 'rattail_fls.odoo.client:make_odoo_client',
+}
+
 #: Every ``[rattail_fls]`` key with its default (None = no default).
 DEFAULTS = {
+    **{f'{service}.spec': spec for service, spec in SERVICE_SPECS.items()},
     'redis.url': 'redis://127.0.0.1:6379/0',
     'queue.sales_processing': 'sales_processing',
     'queue.day_close': 'day_close',
@@ -200,3 +212,15 @@ def shard_specs(config):
                               "another shard on the same database")
         seen.add((spec.engine_key, spec.schema))
     return specs
+
+
+def get_total_tolerance(config):
+    """``[rattail_fls] intake.total_tolerance`` as a Decimal, or None when the check is off.
+
+    One setting for the door (a sale's total against its lines) and the day close (a
+    summary's reconciliation against its sales).
+    """
+    import decimal
+    if not get_setting(config, 'intake.total_tolerance'):
+        return None
+    return get_number(config, 'intake.total_tolerance', decimal.Decimal)

@@ -224,7 +224,7 @@ def intake_url(config, shards, redis_conn):
 def make_shop(app, shards, retail_point_id, shard=None, username=None):
     """A retail point assigned to a shard, and a token bound to it; returns the token string."""
     from rattail_fls.sales.auth import create_token
-    session = app.make_session()
+    session = app.make_session(bind=app.config.appdb_engine)  # this app's database, whatever Session is bound to
     model = app.model
     point = session.query(model.FlsRetailPoint).filter_by(retail_point_id=retail_point_id).one_or_none()
     if point is None:

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from rattail_fls.db import storage as st
 from rattail_fls.sales import inbox
-from rattail_fls.sales.processor import SalesProcessor
 from rattail_fls.summaries.closer import DayCloser
 
 from conftest import make_shop, rattail, run_workers
@@ -45,7 +44,7 @@ def store(config, orders):
     with config.appdb_engine.begin() as conn:
         keys = inbox.accept(conn, [{'body': simplejson.dumps(o, use_decimal=True)} for o in orders],
                             'sale', 'file')
-    counts = SalesProcessor(config).drain([k[1] for k in keys])
+    counts = config.get_app().get_fls_handler().get_processor().drain([k[1] for k in keys])
     assert counts['done'] + counts['replaced'] == len(orders), counts
 
 

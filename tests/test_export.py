@@ -592,7 +592,6 @@ def test_cli_closes_due_days_then_pushes(config, app, shards, cli_config, loop):
     """End to end: sales stored in a shard, the export closes their day and pushes its summary."""
     from conftest import make_shop
     from rattail_fls.sales import inbox
-    from rattail_fls.sales.processor import SalesProcessor
 
     rp = new_rp()
     make_shop(app, shards, rp)
@@ -610,7 +609,7 @@ def test_cli_closes_due_days_then_pushes(config, app, shards, cli_config, loop):
     with config.appdb_engine.begin() as conn:
         keys = inbox.accept(conn, [{'body': simplejson.dumps(o, use_decimal=True)} for o in orders],
                             'sale', 'file')
-    assert SalesProcessor(config).drain([k[1] for k in keys])['done'] == 2
+    assert config.get_app().get_fls_handler().get_processor().drain([k[1] for k in keys])['done'] == 2
     before = len(loop.records)
     result = export(cli_config, '--retail-point', str(rp))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -15,13 +15,12 @@ import pytest
 import requests
 import simplejson
 import sqlalchemy as sa
-from rattail.config import make_config
 
 from fls_dev import db as devdb
 from fls_dev.loopback.shops import generate_orders, recent_days
 from fls_dev.services import PrivatePostgres, PrivateRedis
 
-from conftest import make_shop
+from conftest import another_config, make_shop
 
 SHOPS = {981: 's01', 982: 's02'}
 BIN = Path(sys.executable).parent
@@ -42,10 +41,10 @@ def stack(tmp_path_factory):
             ('rattail_fls', 'intake.retry_max_seconds'): '2',
             ('rattail_fls', 'intake.batch_size'): '50'})
         devdb.migrate(path)
-        config = make_config([str(path)], versioning=True)
+        config = another_config(path)
         app = config.get_app()
         router = app.get_fls_handler().shards
-        session = app.make_session()
+        session = app.make_session(bind=config.appdb_engine)
         router.upgrade(session)
         session.commit()
         session.close()

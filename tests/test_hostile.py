@@ -13,7 +13,6 @@ import simplejson
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from rattail_fls.sales import contract
 from fls_dev.loopback.shops import make_order
 
 from conftest import make_shop, run_workers

@@ -136,11 +136,9 @@ def test_business_rule_rejection_then_fix_and_replay(config, shards, shops, inta
     assert answer.json()['errors'][0]['field'] == 'sale_line_ids[0].product_uom_qty'
     inbox_id = answer.json()['inbox_id']
     fixed = order(301, 30)
-    from rattail_fls.sales.intake import Intake
-    done = Intake(config).replay(ids=[inbox_id], body=body(fixed))
+    done = config.get_app().get_fls_handler().get_intake().replay(ids=[inbox_id], body=body(fixed))
     assert [k[1] for k in done['pending']] == [inbox_id] and not done['rejected']
-    from rattail_fls.sales.processor import SalesProcessor
-    assert SalesProcessor(config).drain([inbox_id])['done'] == 1
+    assert config.get_app().get_fls_handler().get_processor().drain([inbox_id])['done'] == 1
     assert inbox_row(config, inbox_id).status == 'done'
     assert len(stored(shards, 's01', 301, fixed['sale_num'])[0]) == 1
 
@@ -177,10 +175,9 @@ def test_changed_resend_replaces_and_moves_day(config, shards, shops, intake_url
 
 
 def test_unknown_retail_point_is_rejected_by_worker(config, app, shards, shops):
-    from rattail_fls.sales.processor import SalesProcessor
     with config.appdb_engine.begin() as conn:
         keys = inbox.accept(conn, [{'body': body(order(399, 50))}], 'sale', 'file')
-    SalesProcessor(config).drain([keys[0][1]])
+    config.get_app().get_fls_handler().get_processor().drain([keys[0][1]])
     row = inbox_row(config, keys[0][1])
     assert row.status == 'rejected' and 'retail point 399 is unknown' in row.errors
 

@@ -9,12 +9,10 @@ import random
 import sqlalchemy as sa
 from rattail_fls import jsontext
 from rattail_fls.sales import inbox
-from rattail_fls.sales.intake import Intake
-from rattail_fls.sales.processor import SalesProcessor
 
 from fls_dev.loopback.shops import generate_orders, make_order
 
-from conftest import make_shop, write_test_config
+from conftest import another_config, make_shop, write_test_config
 
 DAY = datetime.date.today() - datetime.timedelta(days=3)
 SHOPS = {'s01': (951, 952), 's02': (953, 954)}
@@ -60,7 +58,7 @@ def test_poison_rows_are_isolated_and_the_rest_stored_in_one_drain(config, app, 
     for shard, points in SHOPS.items():
         for rp in points:
             make_shop(app, shards, rp, shard)
-    intake = Intake(config)
+    intake = config.get_app().get_fls_handler().get_intake()
     orders = generate_orders([rp for points in SHOPS.values() for rp in points], [DAY], 125, seed=11)
     assert len(orders) == 500
     bad_orders = {kind: make_order(random.Random(i), SHOPS[shard][i % 2], DAY, 9000 + i)
@@ -71,7 +69,7 @@ def test_poison_rows_are_isolated_and_the_rest_stored_in_one_drain(config, app, 
     with config.appdb_engine.begin() as conn:
         keys = inbox.accept(conn, items, 'sale', 'file')
     ids = [key[1] for key in keys]
-    processor = SalesProcessor(config, intake)
+    processor = config.get_app().get_fls_handler().get_processor()
     processor.batch_size = len(ids)
 
     counts = processor.drain(ids, only=True)
@@ -110,15 +108,14 @@ def test_shard_fault_leaves_rows_pending_then_dead_then_replayable(config, datab
                                'postgresql://postgres@127.0.0.1:1/nowhere',
                                {('rattail_fls', 'intake.max_attempts'): '2',
                                 ('rattail_fls', 'intake.retry_base_seconds'): '0'})
-    from rattail.config import make_config
-    broken_config = make_config([str(broken)], versioning=False)
-    intake = Intake(broken_config)
+    broken_config = another_config(broken)
+    intake = broken_config.get_app().get_fls_handler().get_intake()
     orders = [make_order(random.Random(n), 961, DAY, n) for n in range(5)]
     good_elsewhere = make_order(random.Random(99), 951, DAY, 99)
     with broken_config.appdb_engine.begin() as conn:
         keys = inbox.accept(conn, [pending_item(intake, o) for o in orders + [good_elsewhere]], 'sale', 'file')
     ids = [k[1] for k in keys]
-    processor = SalesProcessor(broken_config, intake)
+    processor = broken_config.get_app().get_fls_handler().get_processor()
 
     first = processor.process(ids, only=True)
     assert first == {'pending': 5, 'done': 1}, first   # the other shard's sale is not held back
@@ -135,6 +132,6 @@ def test_shard_fault_leaves_rows_pending_then_dead_then_replayable(config, datab
                                         "AND retail_point_id = 961"), {'ids': ids}).scalars().all()
     assert statuses == ['dead']
 
-    done = Intake(config).replay(ids=ids[:5], statuses=['dead'])
+    done = config.get_app().get_fls_handler().get_intake().replay(ids=ids[:5], statuses=['dead'])
     assert len(done['pending']) == 5
-    assert SalesProcessor(config).drain(ids[:5], only=True) == {'done': 5}
+    assert config.get_app().get_fls_handler().get_processor().drain(ids[:5], only=True) == {'done': 5}

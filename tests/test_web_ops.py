@@ -8,7 +8,6 @@ import simplejson
 
 from fls_dev.loopback.shops import make_order
 from rattail_fls.sales import inbox
-from rattail_fls.sales.processor import SalesProcessor
 from rattail_fls.summaries.closer import DayCloser
 
 from conftest import csrf_token, log_in, make_shop
@@ -52,7 +51,7 @@ def test_fix_and_replay_a_rejected_row(admin, config, app, shards):
         '_csrf': csrf_token(form), 'body': simplejson.dumps(good, use_decimal=True)})
     assert saved.status_int == 302
     assert tuple(inbox_status(config, inbox_id)) == ('pending', 'replay')
-    assert SalesProcessor(config).drain([inbox_id])['done'] == 1
+    assert config.get_app().get_fls_handler().get_processor().drain([inbox_id])['done'] == 1
     assert inbox_status(config, inbox_id).status == 'done'
     again = admin.get(f'/fls/inbox/{inbox_id}/edit', expect_errors=True)  # only rejected rows
     assert again.status_int != 200 or 'name="body"' not in again.text, again.status_int
@@ -63,7 +62,7 @@ def test_business_days_and_day_closes(admin, config, app, shards):
     with config.appdb_engine.begin() as conn:
         keys = inbox.accept(conn, [{'body': simplejson.dumps(make_order(random.Random(4), 8102, DAY, 1),
                                                              use_decimal=True)}], 'sale', 'file')
-    SalesProcessor(config).drain([keys[0][1]])
+    config.get_app().get_fls_handler().get_processor().drain([keys[0][1]])
     DayCloser(config).close(8102, DAY)
     days = admin.get('/fls/business-days/')
     assert days.status_int == 200 and '"retail_point_id": "8102"' in days.text

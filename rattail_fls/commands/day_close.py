@@ -27,14 +27,13 @@ def fls_day_close(
     A re-close supersedes summaries whose content changed and leaves unchanged
     ones as they are.
     """
-    from rattail_fls.summaries.closer import DayCloser
 
     config = get_config(ctx)
     app = config.get_app()
     day = date.date() if date else app.yesterday()
     if not (retail_point or all_points or due):
         fail("say which retail points: --retail-point N (repeatable), --all, or --due")
-    closer = DayCloser(config)
+    closer = app.get_fls_handler().get_closer()
     with handle_errors():
         if due:
             results = closer.close_due(day, retail_point, requested_by='cli', progress=get_progress(ctx))

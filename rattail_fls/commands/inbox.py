@@ -86,9 +86,6 @@ def replay(ctx: typer.Context,
     """
     from rattail_fls.db.model.inbox import DEAD, REJECTED, REPLAYABLE
     from rattail_fls.sales import contract
-    from rattail_fls.sales.intake import Intake
-    from rattail_fls.sales.processor import SalesProcessor
-    from rattail_fls.summaries.closer import DayCloser
 
     if not ids and not all_rejected and not status and retail_point is None:
         fail("give inbox ids, --all-rejected, --status or --retail-point")
@@ -96,7 +93,8 @@ def replay(ctx: typer.Context,
     if unknown:
         fail(f"--status {', '.join(unknown)}: expected {', '.join(REPLAYABLE)}")
     config = get_config(ctx)
-    intake = Intake(config)
+    handler = config.get_app().get_fls_handler()
+    intake = handler.get_intake()
     try:
         corrected = body.read_text(encoding='utf-8') if body else None
         with handle_errors():
@@ -111,8 +109,8 @@ def replay(ctx: typer.Context,
         typer.echo(f"inbox row {key[1]} is still invalid; see `rattail fls-inbox show {key[1]}`")
     by_kind = {kind: [key[1] for key in pending if key[2] == kind] for kind in ('sale', 'day_close')}
     if now:
-        counts = SalesProcessor(config, intake).drain(by_kind['sale'], only=True) if by_kind['sale'] else {}
-        closes = DayCloser(config).process_requests(by_kind['day_close']) if by_kind['day_close'] else []
+        counts = handler.get_processor().drain(by_kind['sale'], only=True) if by_kind['sale'] else {}
+        closes = handler.get_day_close_requests().process(by_kind['day_close']) if by_kind['day_close'] else []
         typer.echo(f"replayed {len(pending)} rows: " + ', '.join(f"{k}: {v}" for k, v in sorted(counts.items()))
                    + (f"; {len(closes)} days closed" if closes else ""))
     else:

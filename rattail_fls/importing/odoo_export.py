@@ -98,8 +98,7 @@ class SummaryExporter(Importer):
             self.handler.close_results = []
             return
         try:
-            from rattail_fls.summaries.closer import DayCloser
-            self.handler.close_results = DayCloser(self.config).close_due(
+            self.handler.close_results = self.app.get_fls_handler().get_closer().close_due(
                 until=until, retail_point_ids=self.retail_point_ids or None,
                 requested_by='nightly', progress=self.progress)
         except Exception as error:  # noqa: BLE001 - report, and still push what is closed

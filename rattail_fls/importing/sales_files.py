@@ -14,8 +14,6 @@ from rattail.importing import Importer, ImportHandler
 
 from rattail_fls import config as fls_config
 from rattail_fls.sales import contract
-from rattail_fls.sales.intake import Intake
-from rattail_fls.sales.processor import SalesProcessor
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +90,9 @@ class SaleImporter(Importer):
         totals = Counter()
         chunks = [orders[i:i + batch] for i in range(0, len(orders), batch)]
         # one per run: they read their settings once and keep per-process caches
-        self.intake = Intake(self.config)
-        self.processor = None if self.dry_run else SalesProcessor(self.config, self.intake)
+        handler = self.app.get_fls_handler()
+        self.intake = handler.get_intake()
+        self.processor = None if self.dry_run else handler.get_processor()
         step = self._dry_run_chunk if self.dry_run else self._import_chunk
         self.progress_loop(lambda chunk, i: totals.update(step(chunk)), chunks,
                            message=f"Storing {len(orders)} sale orders")

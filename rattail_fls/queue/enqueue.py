@@ -96,3 +96,22 @@ def clear_wake(config, kind):
         redis_connection(config).delete(_wake_key(config, kind))
     except redis.exceptions.RedisError as error:
         log.warning("could not clear the %s wake flag (it expires by itself): %s", kind, error)
+
+
+class QueueNotifier:
+    """What the services are given to hand work to the workers (``FlsHandler`` wires it in).
+
+    The services never import the queue package: they call ``wake(kind)`` and
+    ``enqueue(kind, ids)`` on the notifier they were given, so a deployment (or a
+    test) can replace it.  Both return a job id, or None when Redis is down (the
+    sweeper catches up).
+    """
+
+    def __init__(self, config):
+        self.config = config
+
+    def wake(self, kind):
+        return wake(self.config, kind)
+
+    def enqueue(self, kind, ids):
+        return enqueue(self.config, kind, ids)

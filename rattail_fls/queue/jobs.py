@@ -20,29 +20,20 @@ def get_config():
     return _state['config']
 
 
-def _processor():
-    if 'sales' not in _state:
-        from rattail_fls.sales.processor import SalesProcessor
-        _state['sales'] = SalesProcessor(get_config())
-    return _state['sales']
-
-
-def _closer():
-    if 'closer' not in _state:
-        from rattail_fls.summaries.closer import DayCloser
-        _state['closer'] = DayCloser(get_config())
-    return _state['closer']
+def _handler():
+    return get_config().get_app().get_fls_handler()
 
 
 def process_day_closes(ids):
     """Close the days the shops asked for (inbox rows of kind day_close)."""
-    return [{k: str(v) for k, v in r.items() if k != 'new_uuids'} for r in _closer().process_requests(ids)]
+    return [{k: str(v) for k, v in r.items() if k != 'new_uuids'}
+            for r in _handler().get_day_close_requests().process(ids)]
 
 
 def _pusher():
+    """One pusher per worker process (its connection pool and Odoo clients are reused)."""
     if 'pusher' not in _state:
-        from rattail_fls.summaries.push import SummaryPusher
-        _state['pusher'] = SummaryPusher(get_config())
+        _state['pusher'] = _handler().make_pusher()
     return _state['pusher']
 
 
@@ -67,7 +58,7 @@ def send_summaries(uuids):
 def process_sales(ids):
     """Store the given pending sales, or with no ids (a drain job) everything pending."""
     if ids:
-        return dict(_processor().process(ids))
+        return dict(_handler().get_processor().process(ids))
     from rattail_fls.queue.enqueue import clear_wake
     clear_wake(get_config(), 'sales_processing')
-    return dict(_processor().drain())
+    return dict(_handler().get_processor().drain())

@@ -436,13 +436,6 @@ def invalid(exc: ValidationError):
 
 # -- rules --------------------------------------------------------------------------
 
-def total_tolerance(config):
-    """``[rattail_fls] intake.total_tolerance`` as a Decimal, or None when the check is off."""
-    if not fls_config.get_setting(config, 'intake.total_tolerance'):
-        return None
-    return fls_config.get_number(config, 'intake.total_tolerance', D)
-
-
 @dataclass
 class Rules:
     """Business rules from ``[rattail_fls] intake.*`` (see app/rattail.conf.example)."""
@@ -458,7 +451,7 @@ class Rules:
         return cls(
             allow_negative_qty=config.get_bool('rattail_fls.intake.allow_negative_qty',
                                                default=False, usedb=False),
-            total_tolerance=total_tolerance(config),
+            total_tolerance=fls_config.get_total_tolerance(config),
             max_past_days=fls_config.get_number(config, 'intake.max_past_days', int, 0),
             max_future_days=fls_config.get_number(config, 'intake.max_future_days', int, 0))
 

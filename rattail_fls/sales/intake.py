@@ -16,7 +16,6 @@ import sqlalchemy as sa
 
 from rattail_fls import config as fls_config, jsontext
 from rattail_fls.db.model.inbox import PENDING, REJECTED
-from rattail_fls.queue.enqueue import enqueue, wake
 from rattail_fls.sales import contract, inbox
 from rattail_fls.sales.auth import Authenticator, intake_engine
 from rattail_fls.sales.clock import ShopClock
@@ -53,8 +52,9 @@ def undecodable_body(raw):
 class Intake:
     """One per process; cheap to call per request."""
 
-    def __init__(self, config):
+    def __init__(self, config, notifier):
         self.config = config
+        self.notifier = notifier
         self.engine = intake_engine(config)
         self.auth = Authenticator(config, self.engine)
         self.router = config.get_app().get_fls_handler().shards
@@ -130,7 +130,7 @@ class Intake:
             for (result, _), (_, inbox_id) in zip(items, keys):
                 result['inbox_id'] = inbox_id
         if wake_workers and any(r['status'] == ACCEPTED for r in submission.results):
-            submission.job_id = wake(self.config, 'sales_processing')
+            submission.job_id = self.notifier.wake('sales_processing')
         return submission
 
     def submit_day_close(self, principal, form, source='http'):
@@ -152,7 +152,7 @@ class Intake:
                 raise Forbidden(f"this token may not close days for retail point {request['retail_point_id']}")
             keys = inbox.accept(conn, [self._day_close_item(form, request)], 'day_close', source,
                                 principal.user_uuid)
-        return keys[0][1], enqueue(self.config, 'day_close', [keys[0][1]]), request
+        return keys[0][1], self.notifier.enqueue('day_close', [keys[0][1]]), request
 
     @staticmethod
     def _day_close_item(form, request):
@@ -192,7 +192,7 @@ class Intake:
         for kind, queue in (('sale', 'sales_processing'), ('day_close', 'day_close')):
             ids = [key[1] for key in done[PENDING] if key[2] == kind]
             if ids:
-                enqueue(self.config, queue, ids)
+                self.notifier.enqueue(queue, ids)
         return done
 
     def _replayed(self, kind, value):

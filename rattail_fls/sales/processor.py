@@ -67,21 +67,14 @@ def _reasons(field, reason):
 class SalesProcessor:
     """Claims pending sale rows, routes them and stores them in bulk."""
 
-    def __init__(self, config, intake=None):
+    def __init__(self, config, intake):
+        """``intake``: the door, for rows stored before it normalised sales (validated here, once)."""
         self.config = config
+        self.intake = intake
         self.router = config.get_app().get_fls_handler().shards
         self.writer = store.ShardWriter()
         self.batch_size = fls_config.get_number(config, 'intake.batch_size', int, 1)
         self.retry = RetryPolicy.from_config(config, 'intake')
-        self._intake = intake
-
-    @property
-    def intake(self):
-        """The door, for rows stored before the door normalised sales (validated here once)."""
-        if self._intake is None:
-            from rattail_fls.sales.intake import Intake
-            self._intake = Intake(self.config)
-        return self._intake
 
     def process(self, ids=(), limit=None, only=False):
         """Process one batch (the given inbox ids first; with ``only``, nothing else).

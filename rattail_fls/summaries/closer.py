@@ -14,11 +14,10 @@ import logging
 
 import sqlalchemy as sa
 
-from rattail_fls.config import ConfigError
+from rattail_fls.config import ConfigError, get_total_tolerance
 from rattail_fls.db.model.business_days import FlsBusinessDay
 from rattail_fls.db.model.summaries import FlsDayClose, FlsSummary, HELD, PENDING, SUPERSEDED
-from rattail_fls.jsontext import dumps, loads
-from rattail_fls.sales.contract import total_tolerance
+from rattail_fls.jsontext import dumps
 from rattail_fls.summaries.aggregate import aggregate_day
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ class DayCloser:
         self.config = config
         self.app = config.get_app()
         self.router = self.app.get_fls_handler().shards
-        self.tolerance = total_tolerance(config)
+        self.tolerance = get_total_tolerance(config)
 
     def close(self, retail_point_id, day, requested_by='cli'):
         """Close one day; returns a result dict (counts of new, unchanged, superseded, held)."""
@@ -154,29 +153,3 @@ class DayCloser:
             sorted(by_date.items()), progress, message=f"Closing {len(by_date)} business dates")
         return results
 
-    def process_requests(self, ids=(), limit=50):
-        """Day closes the shops requested (inbox rows of kind ``day_close``); returns the results.
-
-        Summaries that come out pending are queued for sending when the
-        ``send_summary`` queue is available; the nightly export sends the rest.
-        """
-        from rattail_fls.queue import enqueue
-        from rattail_fls.sales import contract, inbox
-
-        results, settled = [], []
-        today = self.app.today()
-        with self.config.appdb_engine.begin() as conn:
-            for row in inbox.claim(conn, 'day_close', limit, ids):
-                try:
-                    request = contract.validate_day_close(loads(row.body), lambda rp: today)
-                    results.append(self.close(request['retail_point_id'], request['close_date'],
-                                              requested_by='shop'))
-                    settled.append((row.received_on, row.id, 'done', None))
-                except (contract.Invalid, ConfigError) as error:
-                    errors = getattr(error, 'errors', None) or [contract.error('retail_point_id', str(error))]
-                    settled.append((row.received_on, row.id, 'rejected', json.dumps(errors)))
-            inbox.settle(conn, settled)
-        new = [uuid for result in results for uuid in result['new_uuids']]
-        if new and 'send_summary' in enqueue.JOBS:
-            enqueue.enqueue(self.config, 'send_summary', new)
-        return results

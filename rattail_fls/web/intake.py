@@ -221,7 +221,7 @@ def make_wsgi_app(config):
     """The intake WSGI app for a Rattail ``config``."""
     global core  # pylint: disable=global-statement
     from rattail_fls.sales import intake as core
-    settings = {'fls_intake': core.Intake(config)}
+    settings = {'fls_intake': config.get_app().get_fls_handler().get_intake()}
     pyramid = Configurator(settings=settings)
     pyramid.add_request_method(lambda r: r.headers.get('Authorization'), 'authorization_header',
                                reify=True)

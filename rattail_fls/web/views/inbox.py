@@ -17,7 +17,6 @@ from tailbone.views import MasterView
 
 from rattail_fls.db.model.inbox import FlsInbox, REJECTED, REPLAYABLE
 from rattail_fls.sales import contract
-from rattail_fls.sales.intake import Intake
 
 
 class InboxView(MasterView):
@@ -79,7 +78,7 @@ class InboxView(MasterView):
     def valid_payload(self, node, value):
         """The whole contract, before anything is saved: the form shows each field's error."""
         row = self.get_instance()
-        intake = Intake(self.rattail_config)
+        intake = self.app.get_fls_handler().get_intake()
         try:
             decoded = contract.decode_body(value)
             if row.kind == 'sale':
@@ -94,7 +93,7 @@ class InboxView(MasterView):
 
     def save_edit_form(self, form):
         row = self.get_instance()
-        Intake(self.rattail_config).replay(ids=[row.id], body=form.validated['body'])
+        self.app.get_fls_handler().get_intake().replay(ids=[row.id], body=form.validated['body'])
         self.Session.expire(row)
         self.request.session.flash(f"Inbox row {row.id} was replayed with the corrected payload.")
         return row
