@@ -336,7 +336,12 @@ def test_compress_command_and_figures(databases, shards, session, storage):
     after = shards.compression_status(session)['s01']
     assert after['due'] == 0 and after['compressed'] >= before['s01']['compressed'] + 1
     assert after['chunks'] == before['s01']['chunks']
-    listing = rattail(path, 'fls-shards', 'list').stdout.splitlines()
+    listed = rattail(path, 'fls-shards', 'list')
+    listing = listed.stdout.splitlines()
+    # This server's background jobs may fail (see the README): then the listing says so.
+    warned = [line for line in listed.stderr.splitlines() if 'compression jobs failed' in line]
+    assert len(warned) == (after['job_status'] == 'failed') + (
+        shards.compression_status(session)['s02']['job_status'] == 'failed')
     header = listing[0].split()
     assert header[10:15] == ['chunks', 'compressed', 'due', 'job_status', 'job_last_run']
     s01 = next(line for line in listing if line.startswith('s01 ')).split()

@@ -183,8 +183,13 @@ def ensure_day_partitions(conn, days, tables=SHARD_TABLES, column='sale_date'):
     moved into the new partition in the same transaction.
     """
     def exists(day):
-        return conn.execute(sa.text("SELECT to_regclass(:name)"),
-                            {'name': day_partition_name(tables[0], day)}).scalar()
+        # pg_class read with the statement's snapshot, not to_regclass(): its lookup goes
+        # through the backend's catalog cache, which waiting on an advisory lock does not
+        # refresh, so a partition another worker committed meanwhile could look absent.
+        return conn.execute(sa.text(
+            "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = :name "
+            "AND relnamespace = CAST(current_schema() AS regnamespace))"),
+            {'name': day_partition_name(tables[0], day)}).scalar()
 
     missing = [d for d in sorted(set(days)) if not exists(d)]
     if not missing:
