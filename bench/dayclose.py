@@ -6,7 +6,9 @@ Sales are loaded straight into the shards (COPY, untimed); then, in one run:
   summaries stored in the main DB;
 * **one SQL aggregate**: a single hand-written GROUP BY over the same rows
   (the lines per counter, journal, product and price), no lots, no storage.
-Prints both times and the ratio.  Options: --retail-points N, --orders N (per point).
+Both on the same shard storage.  Prints both times and the ratio.  Options: --retail-points N,
+--orders N (per point), --storage partitions|timescaledb|both (default: what the server
+supports; `both` prints them side by side).
 """
 
 import argparse
@@ -23,10 +25,9 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from fls_dev import db as devdb  # noqa: E402
+from fls_dev import benchstorage, db as devdb  # noqa: E402
 from fls_dev.loopback.shops import make_order  # noqa: E402
 
-PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rstrip('/')
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
 DAY = datetime.date.today() - datetime.timedelta(days=1)
 
@@ -43,17 +44,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--retail-points', type=int, default=200)
     parser.add_argument('--orders', type=int, default=570, help="orders per retail point")
-    args = parser.parse_args()
+    benchstorage.add_argument(parser)
+    benchstorage.run(parser.parse_args(), measure)
 
-    names = ('fls_bench_dayclose', 'fls_bench_dayclose_shards2')
-    urls = [devdb.create_database(PG_URL, n) for n in names]
-    config_path = devdb.write_app_config(Path(tempfile.mkdtemp()) / 'rattail.conf', *urls, f'{REDIS_URL}/14')
+
+def measure(storage, server, args):
+    """The close and the one aggregate on shards of ``storage`` on ``server``; returns the figures."""
+    names = (f'fls_bench_dayclose_{storage}', f'fls_bench_dayclose_{storage}_shards2')
+    urls = [devdb.create_database(server, n) for n in names]
+    config_path = devdb.write_app_config(Path(tempfile.mkdtemp()) / 'rattail.conf', *urls, f'{REDIS_URL}/14',
+                                         {('rattail_fls', 'storage'): storage})
     devdb.migrate(config_path)
 
     from rattail.config import make_config
     config = make_config([str(config_path)], versioning=True)  # before any model is imported
-    from rattail_fls.db import storage
     from rattail_fls import jsontext
+    from rattail_fls.db import storage as st
     from rattail_fls.sales import contract
     from rattail_fls.sales.processor import bump_business_days
     from rattail_fls.sales.store import COPY_COLUMNS, TABLES, copy_text, render_sales
@@ -82,13 +88,14 @@ def main():
             lines += len(sale['lines'])
     for shard, items in by_shard.items():
         with shards.begin(shard) as conn:
-            storage.ensure_day_partitions(conn, [DAY])
+            st.premake_days(conn, storage, [DAY])
             for table, columns, text in zip(TABLES, COPY_COLUMNS, render_sales(items, changes)):
                 copy_text(conn, table, columns, text)
             conn.execute(sa.text("ANALYZE sale; ANALYZE sale_line; ANALYZE sale_lot; ANALYZE sale_misc_lot"))
     with config.appdb_engine.begin() as conn:
         bump_business_days(conn, changes)
-    print(f"data: {len(points)} retail points, {sale_id} sales, {lines} lines on {DAY} over 2 shards")
+    print(f"data ({storage}): {len(points)} retail points, {sale_id} sales, {lines} lines on {DAY} "
+          "over 2 shards", file=sys.stderr)
 
     closer = app.get_fls_handler().get_closer()
     start = time.perf_counter()
@@ -104,16 +111,17 @@ def main():
             groups += len(conn.execute(sa.text(ONE_AGGREGATE.format(schema=spec.schema)), {'day': DAY}).all())
     sql_time = time.perf_counter() - start
 
-    print(f"close all:        {close_time:6.2f}s  ({summaries} summaries built, reconciled and stored; "
-          f"{held} held; {lines / close_time:,.0f} lines/s)")
-    print(f"one SQL aggregate: {sql_time:6.2f}s  ({groups} line groups, nothing stored)")
-    print(f"ratio close/aggregate: {close_time / sql_time:.1f}x")
     session.close()
     config.appdb_engine.dispose()
     for engine in shards.engines():
         engine.dispose()
     for name in names:
-        devdb.drop_database(PG_URL, name)
+        devdb.drop_database(server, name)
+    return [
+        ("close all", f"{close_time:.2f}s ({summaries} summaries, {held} held; {lines / close_time:,.0f} lines/s)"),
+        ("one SQL aggregate", f"{sql_time:.2f}s ({groups} line groups, nothing stored)"),
+        ("ratio close/aggregate", f"{close_time / sql_time:.1f}x"),
+    ]
 
 
 if __name__ == '__main__':

@@ -10,8 +10,11 @@ All in one run, on one generated data set:
 * **ceiling**: COPY of the very same rows straight into the same shard tables;
 * **naive**: one forking RQ job per order writing row by row (the old path).
 
-Prints sale lines per second for each, the ratios, and the workers' peak RSS.
-Options: --orders N (batch path), --single N, --naive N, --workers N.
+All four paths write into the same shard storage (native partitions or TimescaleDB
+hypertables).  Prints sale lines per second for each, the ratios, and the workers' peak RSS.
+Options: --orders N (batch path), --single N, --naive N, --workers N,
+--storage partitions|timescaledb|both (default: what the server supports; `both` runs
+each on the same server and prints them side by side).
 """
 
 import argparse
@@ -34,12 +37,11 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from fls_dev import db as devdb  # noqa: E402
+from fls_dev import benchstorage, db as devdb  # noqa: E402
 from fls_dev.server import BIN, start_intake  # noqa: E402
 from fls_dev.loopback.shops import make_order  # noqa: E402
 from rattail_fls.sales.auth import create_token  # noqa: E402
 
-PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rstrip('/')
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
 SHOPS = list(range(701, 711))
 
@@ -120,14 +122,17 @@ def main():
     parser.add_argument('--single', type=int, default=3000)
     parser.add_argument('--naive', type=int, default=600)
     parser.add_argument('--workers', type=int, default=2)
-    args = parser.parse_args()
+    benchstorage.add_argument(parser)
+    benchstorage.run(parser.parse_args(), measure)
 
+
+def measure(storage, pg_server, args):
+    """All four paths on shards of ``storage`` on ``pg_server`` (a PostgreSQL URL); returns the figures."""
     tmp = Path(tempfile.mkdtemp(prefix='fls-bench-'))
-    names = ('fls_bench_ingest', 'fls_bench_ingest_shards2')
-    urls = [devdb.create_database(PG_URL, n) for n in names]
-    # One token speaks for all ten bench shops, at full speed: no per-token limit here.
+    names = (f'fls_bench_ingest_{storage}', f'fls_bench_ingest_{storage}_shards2')
+    urls = [devdb.create_database(pg_server, n) for n in names]
     config_path = devdb.write_app_config(tmp / 'rattail.conf', *urls, f'{REDIS_URL}/14',
-                                         {('rattail_fls', 'intake.rate_limit_per_second'): '0'})
+                                         {('rattail_fls', 'storage'): storage})
     devdb.migrate(config_path)
     redis.Redis.from_url(f'{REDIS_URL}/14').flushdb()
 
@@ -148,20 +153,21 @@ def main():
     _, token_string = create_token(session, user, SHOPS, 'bench')
     session.commit()
     engines = [(shards.engine(spec.engine_key), spec.schema) for spec in shards.specs.values()]
-    # partitions for the days used, so neither path pays for DDL while timed
+    # partitions for the days used, so no path pays for DDL while timed (TimescaleDB: none)
+    from rattail_fls.db import storage as st
     for name in shards.specs:
         with shards.begin(name) as conn:
-            from rattail_fls.db import storage
-            storage.ensure_day_partitions(conn, [datetime.date.today() - datetime.timedelta(days=d)
-                                                 for d in range(0, 9)])
+            st.premake_days(conn, storage, [datetime.date.today() - datetime.timedelta(days=d)
+                                            for d in range(0, 9)])
 
     batch_orders = orders_for(args.orders, 1, 'B')
     single_orders = orders_for(args.single, 2, 'S')
-    print(f"data: {len(batch_orders)} orders / {lines_of(batch_orders)} lines (batch), "
+    print(f"data ({storage}): {len(batch_orders)} orders / {lines_of(batch_orders)} lines (batch), "
           f"{len(single_orders)} orders / {lines_of(single_orders)} lines (single), "
-          f"{len(SHOPS)} retail points over 2 shards in 2 databases; {args.workers} workers; 2 cores")
+          f"{len(SHOPS)} retail points over 2 shards in 2 databases; {args.workers} workers",
+          file=sys.stderr)
 
-    server, url = start_intake(config_path)
+    intake, url = start_intake(config_path)
     workers = start_workers(config_path, args.workers)
     try:
         bodies = [simplejson.dumps(batch_orders[i:i + 500], use_decimal=True)
@@ -180,40 +186,43 @@ def main():
         wait_stored(engines, before + len(single_orders))
         single_time = time.perf_counter() - start
         worker_rss = peak_rss_mb(workers)
-        intake_rss = peak_rss_mb([server])
+        intake_rss = peak_rss_mb([intake])
     finally:
-        stop(workers + [server])
+        stop(workers + [intake])
 
-    ceiling_time = copy_ceiling(shards, batch_orders)
-    naive_time, naive_orders = naive_path(shards, config, args.naive, args.workers)
+    ceiling_time = copy_ceiling(shards, batch_orders, storage)
+    naive_time, naive_orders = naive_path(shards, config, args.naive, args.workers, storage)
 
     rate = lambda lines, seconds: lines / seconds  # noqa: E731
     batch_rate = rate(lines_of(batch_orders), batch_time)
     single_rate = rate(lines_of(single_orders), single_time)
     ceiling_rate = rate(lines_of(batch_orders), ceiling_time)
     naive_rate = rate(lines_of(naive_orders), naive_time)
-    print(f"batch  (500 orders/request):  {batch_rate:10,.0f} lines/s end to end "
-          f"({batch_time:.1f}s; intake accepted all in {accepted:.1f}s)")
-    print(f"single (1 order/request):     {single_rate:10,.0f} lines/s end to end "
-          f"({single_time:.1f}s; {len(single_orders) / single_accepted:,.0f} requests/s accepted)")
-    print(f"ceiling (COPY same rows):     {ceiling_rate:10,.0f} lines/s ({ceiling_time:.1f}s; with their headers and lots)")
-    print(f"naive (fork/job, row by row): {naive_rate:10,.0f} lines/s ({len(naive_orders)} orders, "
-          f"{naive_time:.1f}s)")
-    print(f"ratios: batch/ceiling {batch_rate / ceiling_rate:.2f}, single/ceiling "
-          f"{single_rate / ceiling_rate:.2f}, batch/naive {batch_rate / naive_rate:.1f}x, "
-          f"single/naive {single_rate / naive_rate:.1f}x")
-    print(f"peak RSS: worker {worker_rss:.0f} MB, intake server {intake_rss:.0f} MB")
+    figures = [
+        ("batch (500 orders/request)", f"{batch_rate:,.0f} lines/s ({batch_time:.1f}s; accepted {accepted:.1f}s)"),
+        ("single (1 order/request)", f"{single_rate:,.0f} lines/s ({single_time:.1f}s; "
+                                     f"{len(single_orders) / single_accepted:,.0f} req/s accepted)"),
+        ("ceiling (COPY same rows)", f"{ceiling_rate:,.0f} lines/s ({ceiling_time:.1f}s)"),
+        ("naive (fork/job, row by row)", f"{naive_rate:,.0f} lines/s ({len(naive_orders)} orders, "
+                                         f"{naive_time:.1f}s)"),
+        ("batch/ceiling", f"{batch_rate / ceiling_rate:.2f}"),
+        ("single/ceiling", f"{single_rate / ceiling_rate:.2f}"),
+        ("batch/naive", f"{batch_rate / naive_rate:.1f}x"),
+        ("single/naive", f"{single_rate / naive_rate:.1f}x"),
+        ("peak RSS worker / intake", f"{worker_rss:.0f} MB / {intake_rss:.0f} MB"),
+    ]
     config.appdb_engine.dispose()
     for engine, _ in engines:
         engine.dispose()
     for name in names:
-        devdb.drop_database(PG_URL, name)
+        devdb.drop_database(pg_server, name)
+    return figures
 
 
-def copy_ceiling(shards, orders):
-    """COPY the same sales, lines and lots, pre-rendered, into a fresh shard schema: the physical
-    ceiling (only the COPY is timed)."""
-    from rattail_fls.db import shard_migrations, storage
+def copy_ceiling(shards, orders, storage):
+    """COPY the same sales, lines and lots, pre-rendered, into a fresh shard schema of the same
+    storage: the physical ceiling (only the COPY is timed)."""
+    from rattail_fls.db import shard_migrations, storage as st
     from rattail_fls.sales import contract
     from rattail_fls.sales.store import COPY_COLUMNS, TABLES, copy_text, render_sales
 
@@ -225,8 +234,8 @@ def copy_ceiling(shards, orders):
     engine = shards.engine('default')
     with engine.begin() as conn:
         conn.execute(sa.text("DROP SCHEMA IF EXISTS fls_ceiling CASCADE"))
-        shard_migrations.upgrade_schema(conn, 'fls_ceiling', 'partitions', 7)
-        storage.ensure_day_partitions(conn, {s['sale_date'] for s in sales})
+        shard_migrations.upgrade_schema(conn, 'fls_ceiling', storage, 7)
+        st.premake_days(conn, storage, {s['sale_date'] for s in sales})
     with engine.begin() as conn:
         conn.execute(sa.text("SET LOCAL search_path TO fls_ceiling"))
         start = time.perf_counter()
@@ -238,17 +247,17 @@ def copy_ceiling(shards, orders):
     return elapsed
 
 
-def naive_path(shards, config, count, workers):
-    """One forking RQ job per order, row-by-row INSERTs, into a scratch schema."""
+def naive_path(shards, config, count, workers, storage):
+    """One forking RQ job per order, row-by-row INSERTs, into a scratch schema of the same storage."""
     from rq import Queue
-    from rattail_fls.db import shard_migrations, storage
+    from rattail_fls.db import shard_migrations, storage as st
 
     orders = orders_for(count, 3, 'N')
     engine = shards.engine('default')
     with engine.begin() as conn:
         conn.execute(sa.text("DROP SCHEMA IF EXISTS fls_naive CASCADE"))
-        shard_migrations.upgrade_schema(conn, 'fls_naive', 'partitions', 7)
-        storage.ensure_day_partitions(conn, {datetime.date.fromisoformat(o['sale_date']) for o in orders})
+        shard_migrations.upgrade_schema(conn, 'fls_naive', storage, 7)
+        st.premake_days(conn, storage, {datetime.date.fromisoformat(o['sale_date']) for o in orders})
     connection = redis.Redis.from_url(f'{REDIS_URL}/14')
     queue = Queue('naive_bench', connection=connection)
     for n, order in enumerate(orders, 1):

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // In-memory PGlite (PostgreSQL in WASM) with the TimescaleDB extension, served
-// over the Postgres wire protocol on 127.0.0.1 -- for tests/test_timescaledb.py,
+// (created at start) over the Postgres wire protocol on 127.0.0.1 -- for tests/test_timescaledb.py,
 // which exercises the shards' TimescaleDB SQL where no TimescaleDB server exists.
 // For DDL/SQL tests only, never benchmarks: one connection at a time (others
 // wait in a queue), no COPY FROM STDIN.
@@ -24,6 +24,11 @@ const port = Number(option('--port', '0'));
 const host = '127.0.0.1';
 
 const db = await PGlite.create({ extensions: { timescaledb } });
+// PGlite has no shared_preload_libraries: it loads a bundled extension's library when the
+// extension is created.  Created here (in public), as a TimescaleDB server image does, so the
+// server answers as a preloaded TimescaleDB does (its settings are there) and the project's
+// storage detection picks TimescaleDB, as it would on such a server.
+await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb SCHEMA public');
 const server = new PGLiteSocketServer({ db, host, port });
 await server.start();
 // With port 0 the OS picks one; after start() the server reports the real one.

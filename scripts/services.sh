@@ -11,6 +11,11 @@
 # traverse the repo, data+logs go to /var/tmp/rattail-fls-<hash>/ (var/pg, var/mysql symlink).
 # MariaDB: if FLS_MYSQL_USER (root) cannot log in over TCP, dev user fls/fls (all privileges)
 # is created via root's unix socket and used instead.
+# FLS_TSDB_URL (optional, e.g. postgresql://postgres@127.0.0.1:5440): a PostgreSQL server with
+# TimescaleDB preloaded (shared_preload_libraries = 'timescaledb'). When set it must answer and
+# preload TimescaleDB; it is written to services.env, and the tests run their `timescaledb`
+# storage parameter on it (the benches their TimescaleDB runs). Unset, that parameter runs on
+# FLS_PG_URL if that server preloads TimescaleDB, else it is reported as skipped with the reason.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -181,6 +186,13 @@ case ${1:-} in
     echo "MariaDB: using $H:$P as $MY_USER ($HOW)"; mkdir -p "$VAR"
     printf '%s\n' "FLS_PG_URL=$PG_URL" "FLS_REDIS_URL=$REDIS_URL" "FLS_MYSQL_URL=$MYSQL_URL" \
       "FLS_MYSQL_USER=$MY_USER" "FLS_MYSQL_PASSWORD=$MY_PASS" >"$VAR/services.env"
+    if [[ -n ${FLS_TSDB_URL:-} ]]; then
+      preload=$(psql "$FLS_TSDB_URL/postgres" -tAc "SHOW shared_preload_libraries") \
+        || die "FLS_TSDB_URL=$FLS_TSDB_URL does not answer"
+      [[ ,${preload// /}, == *,timescaledb,* ]] \
+        || die "FLS_TSDB_URL=$FLS_TSDB_URL does not preload TimescaleDB (shared_preload_libraries = '$preload')"
+      echo "TimescaleDB: using $FLS_TSDB_URL"; echo "FLS_TSDB_URL=$FLS_TSDB_URL" >>"$VAR/services.env"
+    fi
     echo "Wrote $VAR/services.env" ;;
   stop) stop ;;
   *) echo "usage: $0 ensure|stop" >&2; exit 2 ;;

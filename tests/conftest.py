@@ -152,8 +152,15 @@ def databases(storage, storage_server, tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def config(databases):
-    """The Rattail config of the test app (versioning on, as in production)."""
-    return make_config([str(databases['config_path'])], versioning=True)
+    """The Rattail config of the test app (versioning on, as in production).
+
+    Continuum is process-wide and was set up once, above: configuring it again once the web app
+    has configured the mappers breaks them, so this config (one per storage parameter) shares
+    that setup instead of repeating it.
+    """
+    config = make_config([str(databases['config_path'])], versioning=False)
+    config.versioning_has_been_enabled = True
+    return config
 
 
 def another_config(path):
@@ -256,12 +263,21 @@ PASSWORD = 'secret-pass'
 
 
 @pytest.fixture(scope='session')
-def wsgi_app(databases, shards, tmp_path_factory):
-    """The real app, as ``pserve`` would make it from a web.conf including the test config."""
+def wsgi_app(databases, config, shards, tmp_path_factory):
+    """The real app, as ``pserve`` would make it from a web.conf including the test config.
+
+    One per storage parameter, on the config of its ``config`` fixture: a second config made
+    by Tailbone in the same process would configure versioning again (Continuum's mappings
+    break).  Tailbone's session is process-wide, so it is bound to this app's database again
+    (the parameters' tests run one after the other).
+    """
+    import tailbone.db
     web_conf = tmp_path_factory.mktemp('web') / 'web.conf'
     web_conf.write_text(f"[rattail.config]\ninclude = {databases['config_path']}\n")
     from rattail_fls.web.app import main
+    tailbone.db.Session.remove()
     return main({}, **{
+        'rattail_config': config,
         'rattail.config': str(web_conf),
         'beaker.session.type': 'memory',
         'beaker.session.key': 'rattail_fls_test',

@@ -4,9 +4,14 @@ CI's PostgreSQL (Debian's) has no TimescaleDB, so the rest of the suite only
 exercises native partitions.  Here ``scripts/pglite_server.mjs`` (packages in
 ``package.json``, installed by ``make test`` with ``npm ci``) serves an
 in-memory PGlite -- PostgreSQL 17 in WASM -- with TimescaleDB over the wire
-protocol, and the hypertable path of ``db/storage.py`` and
-``db/shard_migrations.py`` runs against it: DDL, policies, chunks, constraints,
-and the day-aggregate SQL of ``summaries/aggregate.py``.
+protocol, and every statement the project sends on TimescaleDB runs against
+it: the storage detection, DDL and policies (``db/storage.py``,
+``db/shard_migrations.py``), chunk inspection and compression (the figures of
+``fls-shards list``, the due chunks and ``compress_chunk`` of ``fls-shards
+compress``), the writer's lookups, deletes and updates in compressed chunks
+(``sales/store.py``), and the day aggregate of ``summaries/aggregate.py``, also
+on compressed chunks.  With ``FLS_TSDB_URL`` the whole suite also runs on a
+real TimescaleDB (see ``conftest.py``).
 
 For DDL/SQL correctness only, never timings.  What PGlite (with
 pglite-socket 0.0.19) cannot do, and how this module copes:
@@ -16,6 +21,10 @@ pglite-socket 0.0.19) cannot do, and how this module copes:
 * no SSL negotiation (it answers the SSLRequest with an authentication
   message, which libpq rejects): ``sslmode=disable``;
 * it asks for a password and accepts any;
+* it has no ``shared_preload_libraries``: a bundled extension's library is
+  loaded when the extension is created, so ``pglite_server.mjs`` creates it at
+  start, and the server then answers the storage detection as a preloaded
+  TimescaleDB does (``CREATE EXTENSION IF NOT EXISTS`` is still sent);
 * ``COPY ... FROM STDIN`` crashes the WASM backend ("RuntimeError:
   unreachable") and so the server: the shard writer (``sales/store.py``,
   which COPYs) is not tested here, only plain INSERTs are used;
@@ -28,6 +37,7 @@ import selectors
 import shutil
 import subprocess
 import time
+from collections import defaultdict
 from decimal import Decimal
 
 import pytest
@@ -155,9 +165,10 @@ def insert(conn, table, rows):
 
 def test_upgrade_picks_timescaledb(pglite, shard):
     assert shard == ('timescaledb', shard_migrations.LATEST_VERSION,
-                     [v for v, _, _ in shard_migrations.MIGRATIONS])
+                     [v for v, _, _ in shard_migrations.MIGRATIONS], None)
     with pglite.connect() as conn:
-        assert st.timescaledb_state(conn) == 'installed'
+        assert st.timescaledb_facts(conn) == st.TimescaleFacts(available=True, installed=True,
+                                                               preloaded=True)
         # Created in public, not in the shard's schema (first on the search path then).
         assert conn.execute(sa.text("SELECT extnamespace::regnamespace::text FROM pg_extension "
                                     "WHERE extname = 'timescaledb'")).scalar() == 'public'
@@ -212,7 +223,7 @@ def test_compression_policy_and_settings(pglite, shard):
 def test_upgrade_is_idempotent_and_reapplies_policies(pglite, shard):
     with pglite.begin() as conn:
         assert shard_migrations.upgrade_schema(conn, 'fls_t1', 'auto', 3) == (
-            'timescaledb', shard_migrations.LATEST_VERSION, [])
+            'timescaledb', shard_migrations.LATEST_VERSION, [], None)
     with pglite.connect() as conn:
         assert compression_policies(conn, 'fls_t1') == {t: '3 days' for t in TABLES}
         assert conn.execute(sa.text("SELECT count(*) FROM fls_t1.shard_migration")).scalar() == \
@@ -431,3 +442,78 @@ def test_aggregate_day_same_on_hypertables_and_partitions(pglite, aggregate_shar
     hypertables, partitions = (sorted(run_aggregate(pglite, schema), key=lambda s: s['key'])
                                for schema in aggregate_shards)
     assert hypertables == partitions and len(hypertables) == 2
+
+
+# -- compression, as `fls-shards compress`, `fls-shards list` and the writer use it -------------
+
+def test_compression_status_due_chunks_and_compress(pglite, aggregate_shards):
+    """The project's own compression statements: the figures, the due chunks (old and not, or
+    only partially, compressed), compress_chunk; the same figures on a partitioned schema are
+    not asked (it has no chunks)."""
+    with in_schema(pglite, 'fls_agg') as conn:
+        status = st.compression_status(conn, 7)
+        # Two days of sales (AGG_DAY and the next) in sale and sale_line, one in each lot table.
+        assert (status['chunks'], status['compressed'], status['due']) == (6, 0, 6)
+        assert status['jobs'] == len(TABLES) and status['job_status'] == 'never run'
+        assert status['job_last_run'] is None and status['job_failures'] == 0
+        due = st.due_chunks(conn, 7)
+        assert len(due) == 6 and st.due_chunks(conn, 100000) == []
+    for chunk in due:
+        with in_schema(pglite, 'fls_agg') as conn:
+            st.compress_chunk(conn, chunk)
+    with in_schema(pglite, 'fls_agg') as conn:
+        assert st.compression_status(conn, 7)['compressed'] == 6
+        assert st.due_chunks(conn, 7) == []
+        st.compress_chunk(conn, due[0])  # already compressed: nothing to do, no error
+
+
+def test_aggregate_unchanged_after_compression(pglite, aggregate_shards):
+    """The day aggregate reads compressed chunks and, in a total order, gives the very bytes it
+    gave before (the other tests of this module left them compressed or not: it does not
+    matter)."""
+    from rattail_fls.sales.contract import dumps
+    before = [dumps(s['payload']) for s in run_aggregate(pglite, 'fls_aggp')]
+    with in_schema(pglite, 'fls_agg') as conn:
+        for chunk in st.due_chunks(conn, 7):
+            st.compress_chunk(conn, chunk)
+        assert st.compression_status(conn, 7)['due'] == 0
+    assert [dumps(s['payload']) for s in run_aggregate(pglite, 'fls_agg')] == before
+
+
+def test_writer_statements_in_a_compressed_chunk(pglite, shard):
+    """The writer's statements for a replaced sale, on a compressed day: identities looked up
+    and updated, the old rows deleted by key from the four tables, the new ones written (INSERT
+    here: no COPY on PGlite); the chunk turns partially compressed, so it is due again."""
+    from rattail_fls.sales.store import ShardWriter
+    day, later = datetime.date(2025, 2, 3), datetime.date(2025, 2, 4)
+    with in_schema(pglite, 'fls_t1') as conn:
+        sale_id = conn.execute(sa.text(
+            "INSERT INTO sale_ident (retail_point_id, sale_num, sale_date, content_hash, inbox_id) "
+            "VALUES (8, 'W-1', :d, 'a', 1) RETURNING sale_id"), {'d': day}).scalar()
+        key = dict(sale_date=day, sale_id=sale_id, retail_point_id=8)
+        insert(conn, 'sale', [sale(day, sale_id, 8, num='W-1')])
+        insert(conn, 'sale_line', [dict(key, line_no=n, product_id=7, product_uom_qty=1, price_unit=10)
+                                   for n in (0, 1)])
+        insert(conn, 'sale_lot', [dict(key, lot_no=0, quantity=1)])
+        insert(conn, 'sale_misc_lot', [dict(key, lot_no=0, quantity=1)])
+        chunks = [c for c in st.due_chunks(conn, 7)]
+    for chunk in chunks:
+        with in_schema(pglite, 'fls_t1') as conn:
+            st.compress_chunk(conn, chunk)
+    with in_schema(pglite, 'fls_t1') as conn:
+        assert st.due_chunks(conn, 7) == []
+        existing = ShardWriter._existing(conn, [(2, {'retail_point_id': 8, 'sale_num': 'W-1'})])
+        old = existing[8, 'W-1']
+        assert (old['sale_id'], old['sale_date']) == (sale_id, day)
+        changes = defaultdict(lambda: [0, 0])
+        ShardWriter._delete(conn, [old], changes)
+        assert dict(changes) == {(8, day): [-1, -2]}
+        ShardWriter._update_identities(conn, [(sale_id, 2, {'sale_date': later, 'content_hash': 'b'})])
+        insert(conn, 'sale', [sale(later, sale_id, 8, num='W-1')])
+        counts = [conn.execute(sa.text(f"SELECT count(*) FROM {t} WHERE sale_id = :i"), {'i': sale_id}).scalar()
+                  for t in TABLES]
+        assert counts == [1, 0, 0, 0]
+        assert conn.execute(sa.text("SELECT sale_date, revision FROM sale_ident WHERE sale_id = :i"),
+                            {'i': sale_id}).one() == (later, 2)
+        # The deletes touched the compressed chunks of `day`: partially compressed, due again.
+        assert len(st.due_chunks(conn, 7)) >= 1

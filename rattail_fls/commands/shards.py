@@ -39,6 +39,12 @@ def list_shards(ctx: typer.Context):
     print_table(rows, ['shard', 'schema', 'engine', 'storage', 'version', 'accept_new',
                        'retail_points', 'sales', 'lines', 'days', 'chunks', 'compressed', 'due',
                        'job_status', 'job_last_run', 'database'])
+    for row in rows:
+        if row['job_status'] == 'failed':
+            typer.echo(f"warning: shard {row['shard']}: {row['jobs_failing']} of its {row['jobs']} compression "
+                       f"jobs failed their last run ({row['job_failures']} failures in all; see "
+                       "timescaledb_information.job_stats and the server log); `rattail fls-shards "
+                       "compress` from cron compresses without them", err=True)
 
 
 @fls_shards.command('days')

@@ -48,19 +48,22 @@ def timescaledb_facts(conn):
     """Ask the server (catalogs and settings only: a server that has TimescaleDB installed but
     not preloaded answers ``CREATE EXTENSION`` with a FATAL error that drops the connection).
 
-    ``shared_preload_libraries`` is hidden from roles without ``pg_read_all_settings``; the
-    loader's own setting, which only exists once it is loaded, answers for them.
+    Loaded means: ``shared_preload_libraries`` names it, or a setting that exists only once
+    TimescaleDB is loaded is there -- its loader's (a preloaded server, also for roles that may
+    not read ``shared_preload_libraries``), or its library's (already loaded in this backend,
+    as on an embedded server such as PGlite, which has no preloading).  A server that does not
+    preload TimescaleDB cannot load it at all, so neither setting exists there.
     """
     row = conn.execute(sa.text("""
         SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),
                EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'),
                (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'),
-               EXISTS (SELECT 1 FROM pg_settings WHERE name = 'timescaledb.max_background_workers')
+               EXISTS (SELECT 1 FROM pg_settings
+                       WHERE name IN ('timescaledb.max_background_workers', 'timescaledb.license'))
     """)).one()
-    available, installed, preload, loader = row
-    preloaded = preload_lists_timescaledb(preload) if preload is not None else loader
+    available, installed, preload, loaded = row
     return TimescaleFacts(available=available or installed, installed=installed,
-                          preloaded=bool(preloaded or loader))
+                          preloaded=bool(loaded or preload_lists_timescaledb(preload)))
 
 
 NOT_PRELOADED = ("TimescaleDB is installed on this PostgreSQL server but not preloaded: add "
@@ -89,9 +92,8 @@ def decide_storage(preference, facts):
 
 def choose_storage(conn, preference):
     """``(storage, warning or None)`` for a new shard, creating the extension when it is used."""
-    facts = timescaledb_facts(conn)
-    storage, warning = decide_storage(preference, facts)
-    if storage == TIMESCALEDB and not facts.installed:
+    storage, warning = decide_storage(preference, timescaledb_facts(conn))
+    if storage == TIMESCALEDB:
         try:
             with conn.begin_nested():
                 # In public, not in the first schema on the search path (the shard's own):
@@ -181,8 +183,13 @@ def ensure_day_partitions(conn, days, tables=SHARD_TABLES, column='sale_date'):
     moved into the new partition in the same transaction.
     """
     def exists(day):
-        return conn.execute(sa.text("SELECT to_regclass(:name)"),
-                            {'name': day_partition_name(tables[0], day)}).scalar()
+        # pg_class read with the statement's snapshot, not to_regclass(): its lookup goes
+        # through the backend's catalog cache, which waiting on an advisory lock does not
+        # refresh, so a partition another worker committed meanwhile could look absent.
+        return conn.execute(sa.text(
+            "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = :name "
+            "AND relnamespace = CAST(current_schema() AS regnamespace))"),
+            {'name': day_partition_name(tables[0], day)}).scalar()
 
     missing = [d for d in sorted(set(days)) if not exists(d)]
     if not missing:
