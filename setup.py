@@ -61,7 +61,6 @@ setup(
             'rattail_fls = rattail_fls.commands',
         ],
         'rattail.importing': [
-            'to_fls_shards.from_fls_json.import = rattail_fls.importing.sales_files:FromFlsJsonToShards',
             'to_odoo_summary.from_rattail.export = rattail_fls.importing.odoo_export:FromRattailToOdooSummary',
         ],
         'tailbone.providers': [

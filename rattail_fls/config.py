@@ -99,10 +99,6 @@ class FlsConfigExtension(WuttaConfigExtension):
     def configure(self, config):
         config.setdefault('rattail.importing.to_rattail_versions.from_rattail.import.default_handler',
                           'rattail_fls.importing.versions:FromTheoToTheoVersions')
-        config.setdefault('rattail.importing.to_fls_shards.from_fls_json.import.default_handler',
-                          'rattail_fls.importing.sales_files:FromFlsJsonToShards')
-        config.setdefault('rattail.importing.to_fls_shards.from_fls_json.import.default_cmd',
-                          'rattail import-fls-sales')
         config.setdefault('rattail.importing.to_odoo_summary.from_rattail.export.default_handler',
                           'rattail_fls.importing.odoo_export:FromRattailToOdooSummary')
         config.setdefault('rattail.importing.to_odoo_summary.from_rattail.export.default_cmd',

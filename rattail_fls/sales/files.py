@@ -1,16 +1,13 @@
-"""``rattail import-fls-sales``: sale orders from JSON files into the shards (backfill, replay).
+"""Sale orders from JSON files (backfill, replay): through the same door and write path as HTTP.
 
-A Rattail import handler (host: JSON files, local: the shards) whose importer
-takes the same path as the HTTP intake: files -> inbox rows (kept, rejected
-ones included) -> :class:`SalesProcessor` -> bulk writes.  A file holds one
-order, a list of orders, a double-encoded order, or JSON lines.
+Files -> the intake (validated once, kept in the inbox, rejected ones too) ->
+exactly those rows processed in place -> bulk writes.  A file holds one order,
+a list of orders, a double-encoded order, or JSON lines.
 """
 
 import logging
-from collections import Counter, OrderedDict
+from collections import Counter
 from pathlib import Path
-
-from rattail.importing import Importer, ImportHandler
 
 from rattail_fls import config as fls_config
 from rattail_fls.sales import contract
@@ -18,6 +15,8 @@ from rattail_fls.sales import contract
 log = logging.getLogger(__name__)
 
 SUFFIXES = ('.json', '.jsonl', '.ndjson')
+#: What a run counts, in the order it reports them.
+OUTCOMES = ('done', 'replaced', 'duplicate', 'superseded', 'rejected', 'pending', 'dead')
 
 
 def read_orders(path):
@@ -40,69 +39,34 @@ def read_orders(path):
             yield f"{path.name}:{number}", line, [dict(e, field=f"{path.name}:{number}") for e in invalid.errors]
 
 
-class FromFlsJsonToShards(ImportHandler):
-    """Handler for ``import-fls-sales``; ``input_dir`` comes from the command."""
-    host_key = 'fls_json'
-    local_key = 'fls_shards'
-    generic_host_title = "FLS sales JSON files"
-    generic_local_title = "FLS shards"
-    host_title = "JSON files"
-    local_title = "FLS shards"
-    input_dir = None
+class SalesFiles:
+    """Loads a directory of sale files with the handler's intake and processor."""
 
-    def get_importers(self):
-        return OrderedDict(Sale=SaleImporter)
-
-    def get_importer_kwargs(self, key, **kwargs):
-        kwargs = super().get_importer_kwargs(key, **kwargs)
-        kwargs['input_dir'] = self.input_dir
-        return kwargs
-
-    # The shards and inbox are written by the processor in their own
-    # transactions; there is no handler-wide local session to commit.
-    def begin_local_transaction(self):
-        pass
-
-    def commit_local_transaction(self):
-        pass
-
-    def rollback_local_transaction(self):
-        pass
-
-
-class SaleImporter(Importer):
-    """Bulk importer: overrides ``import_data`` (the row-by-row diff machinery is not used)."""
-    model_name = 'Sale'
-    key = ('retail_point_id', 'sale_num')
-    supported_fields = ['retail_point_id', 'sale_num', 'sale_date']
-    allow_update = allow_delete = False
-    caches_local_data = False
-    input_dir = None
-
-    def import_data(self, host_data=None, now=None, **kwargs):
-        paths = sorted(p for p in Path(self.input_dir).iterdir() if p.suffix in SUFFIXES and p.is_file())
-        if not paths:
-            log.warning("no %s files in %s", '/'.join(SUFFIXES), self.input_dir)
-        orders = []
-        self.progress_loop(lambda path, i: orders.extend(read_orders(path)), paths,
-                           message="Reading sale files")
-        batch = fls_config.get_number(self.config, 'intake.batch_size', int, 1)
-        totals = Counter()
-        chunks = [orders[i:i + batch] for i in range(0, len(orders), batch)]
-        # one per run: they read their settings once and keep per-process caches
-        handler = self.app.get_fls_handler()
+    def __init__(self, config):
+        handler = config.get_app().get_fls_handler()
+        self.config = config
         self.intake = handler.get_intake()
-        self.processor = None if self.dry_run else handler.get_processor()
-        step = self._dry_run_chunk if self.dry_run else self._import_chunk
-        self.progress_loop(lambda chunk, i: totals.update(step(chunk)), chunks,
-                           message=f"Storing {len(orders)} sale orders")
-        self.handler.summary = totals
-        created = [{'count': 1}] * (totals['done'] + totals['replaced'])
-        return created, [], []
+        self.processor = handler.get_processor()
+        self.batch_size = fls_config.get_number(config, 'intake.batch_size', int, 1)
 
-    def _import_chunk(self, chunk):
+    def load(self, directory, user_uuid=None, dry_run=False, progress=None):
+        """Returns a Counter of :data:`OUTCOMES`; with ``dry_run`` what would happen, nothing written."""
+        app = self.config.get_app()
+        paths = sorted(p for p in Path(directory).iterdir() if p.suffix in SUFFIXES and p.is_file())
+        if not paths:
+            log.warning("no %s files in %s", '/'.join(SUFFIXES), directory)
+        orders = []
+        app.progress_loop(lambda path, i: orders.extend(read_orders(path)), paths, progress,
+                          message="Reading sale files")
+        totals = Counter({outcome: 0 for outcome in OUTCOMES})
+        chunks = [orders[i:i + self.batch_size] for i in range(0, len(orders), self.batch_size)]
+        step = self._dry_run_chunk if dry_run else self._import_chunk
+        app.progress_loop(lambda chunk, i: totals.update(step(chunk, user_uuid)), chunks, progress,
+                          message=f"Storing {len(orders)} sale orders")
+        return totals
+
+    def _import_chunk(self, chunk, user_uuid):
         """Through the door (validated once, stored normalised), then exactly these rows are processed."""
-        user_uuid = self.runas_user.uuid if getattr(self, 'runas_user', None) else None
         counts = Counter()
         broken = [(where, order, errors) for where, order, errors in chunk if errors]
         readable = [(where, order) for where, order, errors in chunk if not errors]
@@ -125,7 +89,7 @@ class SaleImporter(Importer):
         counts.update(self.processor.drain(pending, only=True))
         return counts
 
-    def _dry_run_chunk(self, chunk):
+    def _dry_run_chunk(self, chunk, user_uuid):
         """Validate and look for duplicates, writing nothing."""
         counts, valid = Counter(), []
         for where, order, errors in chunk:
