@@ -17,7 +17,8 @@ setup(
     packages=find_packages(include=['rattail_fls', 'rattail_fls.*']),
     include_package_data=True,
     package_data={'rattail_fls': ['db/alembic/versions/*.py',
-                                  'web/templates/**/*.mako']},
+                                  'web/templates/**/*.mako',
+                                  'web/static/libcache/**/*']},
     install_requires=[
         # The plugin subclasses rattail's importing framework, typer commands and
         # alembic branch layout, which change between 0.x releases: pin the
@@ -45,7 +46,8 @@ setup(
         'PyMySQL>=1.1',
     ],
     extras_require={
-        'tests': ['pytest>=8', 'WebTest>=3'],
+        # selenium drives Debian's chromium + chromium-driver (tests/test_browser.py).
+        'tests': ['pytest>=8', 'WebTest>=3', 'selenium>=4.20'],
     },
     entry_points={
         'wutta.config.extensions': [
@@ -63,6 +65,10 @@ setup(
         ],
         'tailbone.providers': [
             'rattail_fls = rattail_fls.web.provider:FlsTailboneProvider',
+        ],
+        # The browser libraries the pages load (rattail_fls.web.weblibs), served by the app.
+        'fanstatic.libraries': [
+            'rattail_fls_libcache = rattail_fls.web.static:libcache',
         ],
         'paste.app_factory': [
             'main = rattail_fls.web.app:main',

@@ -92,6 +92,8 @@ class FlsConfigExtension(WuttaConfigExtension):
         # CORE-POS API clients with timeouts and error reports (rattail_fls.coreapi).
         config.setdefault('rattail.corepos.handler', 'rattail_fls.coreapi:FlsCoreHandler')
         config.setdefault('corepos.api.factory', 'rattail_fls.coreapi:FlsCoreWebAPI')
+        # Tailbone's role/user pages with WuttJamaican's renamed kwarg (rattail_fls.auth).
+        config.setdefault('rattail.auth.handler', 'rattail_fls.auth:FlsAuthHandler')
 
     def startup(self, config):
         # rattail-corepos setdefaults this key too, and extension order is not

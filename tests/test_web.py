@@ -191,3 +191,42 @@ def _registry_uuid(app, name):
     uuid = session.query(app.model.FlsShard.uuid).filter_by(name=name).scalar()
     session.close()
     return uuid
+
+
+def test_roles_users_and_app_info_pages(admin, app):
+    """Tailbone 0.23 with WuttJamaican 0.33: role/user pages (rattail_fls.auth) and App Info."""
+    role_url = re.search(r'/roles/[0-9a-f]{32}', admin.get('/roles/').text).group(0)
+    user_url = re.search(r'/users/[0-9a-f]{32}', admin.get('/users/').text).group(0)
+    for url in ('/roles/new', role_url, f'{role_url}/edit', '/users/new', user_url, f'{user_url}/edit',
+                '/appinfo/'):
+        assert admin.get(url).status_int == 200, url
+
+    form = admin.get('/roles/new')
+    made = admin.post('/roles/new', [('_csrf', csrf_token(form)), ('name', 'Web Role'),
+                                     ('__start__', 'permissions:mapping'), ('fls.shards.list', 'true'),
+                                     ('__end__', 'permissions:mapping')])
+    assert made.status_int == 302
+    page = admin.get(made.location)
+    assert 'Web Role' in page.text
+    session = app.make_session()
+    role = session.query(app.model.Role).filter_by(name='Web Role').one()
+    assert role.permissions == ['fls.shards.list']
+    session.close()
+
+
+OUTSIDE = re.compile(r'''(?:src|href|action)\s*=\s*["']((?:https?:)?//[^"']+)''', re.I)
+
+
+def test_pages_load_nothing_from_outside(admin, wsgi_app):
+    """Every script, style and link of the pages points at this app (no CDN, no outside host)."""
+    for url in ['/', '/fls/retail-points/', '/fls/retail-points/new', '/fls/shards/', '/fls/inbox/',
+                '/fls/summaries/', '/fls/business-days/', '/fls/day-closes/', '/roles/', '/users/',
+                '/appinfo/']:
+        page = admin.get(url)
+        outside = {link for link in OUTSIDE.findall(page.text) if not link.startswith('http://localhost/')}
+        assert not outside, (url, outside)
+    login = webtest.TestApp(wsgi_app).get('/login')
+    libraries = re.findall(r'(?:src|href)="(/fanstatic/rattail_fls_libcache/[^"]+)"', login.text)
+    assert len(libraries) == 5, libraries  # vue, vue-resource, buefy + its css, fontawesome
+    for library in libraries:
+        assert webtest.TestApp(wsgi_app).get(library).status_int == 200

@@ -24,6 +24,8 @@ def template_directories(rattail_config):
 def main(global_config, **settings):
     """Return the Pyramid WSGI app; ``settings['rattail.config']`` names the config file."""
     rattail_config = tailbone_app.make_rattail_config(settings)
+    # Browser libraries from the app itself, not from CDNs (rattail_fls.web.weblibs).
+    rattail_config.setdefault('wuttaweb.static_libcache.module', 'rattail_fls.web.static')
     settings.setdefault('mako.directories', template_directories(rattail_config))
     tailbone_app.provide_postgresql_settings(settings)
     pyramid_config = tailbone_app.make_pyramid_config(settings)

@@ -1,0 +1,124 @@
+"""The web app in a real browser: Debian's chromium driven by Selenium, no internet.
+
+Chromium gets a dead proxy for every host but loopback and a resolver that
+answers nothing, so a page that needs a CDN or any outside host breaks here;
+every page must load with no JavaScript error in the console.  Screenshots
+of each page are saved under the test's tmp dir.
+"""
+
+import shutil
+import threading
+
+import pytest
+
+from conftest import PASSWORD
+
+CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
+
+
+@pytest.fixture(scope='module')
+def live_url(wsgi_app):
+    """The test app served by waitress on a loopback port."""
+    from waitress.server import create_server
+    server = create_server(wsgi_app, host='127.0.0.1', port=0, threads=4)
+    threading.Thread(target=server.run, daemon=True).start()
+    yield f'http://127.0.0.1:{server.effective_port}'
+    server.close()
+
+
+@pytest.fixture(scope='module')
+def browser(live_url, tmp_path_factory):
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.fail("Debian's chromium and chromium-driver are required (scripts/prereqs.sh installs them)",
+                    pytrace=False)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+                '--window-size=1400,1000', '--no-first-run', '--disable-background-networking',
+                '--disable-component-update', '--disable-sync', '--disable-default-apps',
+                # no route out: only loopback is reachable, no name resolves
+                '--proxy-server=http://127.0.0.1:9',  # loopback is never proxied
+                '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+                f'--user-data-dir={tmp_path_factory.mktemp("chromium")}'):
+        options.add_argument(arg)
+    options.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield Browser(driver, live_url, tmp_path_factory.mktemp('screenshots'))
+    driver.quit()
+
+
+class Browser:
+    """A page at a time: open it, wait for Vue to mount it, screenshot, check the console."""
+
+    def __init__(self, driver, base_url, shots):
+        self.driver, self.base_url, self.shots = driver, base_url, shots
+
+    def open(self, path, name):
+        self.driver.get(self.base_url + path)
+        self.wait_for_vue()
+        return self.check(name)
+
+    def wait_for_vue(self):
+        from selenium.webdriver.support.ui import WebDriverWait
+        from selenium.common.exceptions import TimeoutException
+        try:
+            WebDriverWait(self.driver, 30).until(
+                lambda d: d.execute_script("return document.readyState") == 'complete'
+                and d.execute_script("return !document.querySelector('whole-page')"))
+        except TimeoutException:
+            self.driver.save_screenshot(str(self.shots / 'timeout.png'))
+            raise AssertionError(f"{self.driver.current_url}: the page was not mounted by Vue; console: "
+                                 f"{self.driver.get_log('browser')}") from None
+
+    def check(self, name):
+        """Screenshot the page, and fail on any console error it logged."""
+        self.driver.save_screenshot(str(self.shots / f'{name}.png'))
+        errors = [entry['message'] for entry in self.driver.get_log('browser')
+                  if entry['level'] == 'SEVERE']
+        assert not errors, f"{name}: JavaScript errors: {errors}"
+        return self.driver
+
+    def log_in(self, username):
+        from selenium.webdriver.common.by import By
+        self.open('/login', 'login')
+        self.driver.find_element(By.NAME, 'username').send_keys(username)
+        self.driver.find_element(By.NAME, 'password').send_keys(PASSWORD)
+        return self.submit('home')
+
+    def submit(self, name, css='form button[type=submit]'):
+        """Click the form's submit button and wait for the next page."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+        page = self.driver.find_element(By.TAG_NAME, 'html')
+        self.driver.find_element(By.CSS_SELECTOR, css).click()
+        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))
+        self.wait_for_vue()
+        return self.check(name)
+
+
+def test_pages_load_offline(browser, users):
+    from selenium.webdriver.common.by import By
+    driver = browser.log_in(users['admin'])
+    assert 'Logout' in driver.page_source or 'logout' in driver.page_source
+    driver.get(browser.base_url + '/root/yes')
+    for path, name in [('/fls/retail-points/', 'retail-points'), ('/fls/shards/', 'shards'),
+                       ('/fls/inbox/', 'inbox'), ('/fls/summaries/', 'summaries'),
+                       ('/roles/', 'roles'), ('/users/', 'users'), ('/appinfo/', 'appinfo')]:
+        browser.open(path, name)
+        assert driver.find_elements(By.CSS_SELECTOR, 'table'), f"{path}: no grid was drawn"
+
+
+
+def test_create_role_and_user(browser, users):
+    """The forms a browser really submits: both land on the new record's page."""
+    from selenium.webdriver.common.by import By
+    driver = browser.driver
+    for path, field, value in (('/roles/', 'name', 'Browser Role'), ('/users/', 'username', 'browseruser')):
+        browser.open(f'{path}new', f'{path.strip("/")}-new')
+        driver.find_element(By.NAME, field).send_keys(value)
+        browser.submit(f'{path.strip("/")}-created')
+        assert driver.title.endswith(f'» {value}'), (driver.current_url, driver.title)
