@@ -57,7 +57,7 @@ def test_home_and_fls_menu(admin, wsgi_app):
     assert '/fls/shards/">Shards<' in menu.group(1)
     config = wsgi_app.registry['rattail_config']
     handler = config.get_app().get_web_handler().get_menu_handler()
-    assert type(handler).__name__ == 'TheoMenuHandler'
+    assert type(handler).__name__ == 'FlsMenuHandler'
 
 
 def test_create_view_and_versions(admin, app, shards, session):
@@ -230,3 +230,22 @@ def test_pages_load_nothing_from_outside(admin, wsgi_app):
     assert len(libraries) == 5, libraries  # vue, vue-resource, buefy + its css, fontawesome
     for library in libraries:
         assert webtest.TestApp(wsgi_app).get(library).status_int == 200
+
+
+def test_menus_hide_what_is_not_configured(admin):
+    """The test config has office_op (unreachable) but no office_trans/arch, srcdir or Trainwreck."""
+    home = admin.get('/').text
+    assert 'href="http://localhost/core-pos/products/"' in home
+    for hidden in ('core-pos/lanes/', 'corepos/transaction-details/current/',
+                   'corepos/transaction-details/archive/', 'trainwreck/transactions/',
+                   'core-pos/stock-purchases/'):
+        assert f'href="http://localhost/{hidden}"' not in home, hidden
+
+
+def test_broken_back_end_gets_an_error_page_with_navigation(admin):
+    page = admin.get('/core-pos/products/', status=500)
+    assert 'This page could not be shown' in page.text
+    assert 'This page needs the CORE-POS office_op database' in page.text
+    assert 'OperationalError' in page.text and 'Traceback' not in page.text
+    assert 'navbar-link">FLS</a>' in page.text  # the menus are there to go on
+    assert admin.get('/fls/shards/').status_int == 200  # the session survived

@@ -10,6 +10,8 @@ the app from the same Tailbone and Theo pieces Theo's factory uses.
 from tailbone import app as tailbone_app
 from theo.config import integrate_corepos
 
+from rattail_fls.web import errors
+
 THEO_INCLUDES = ('theo.web.static', 'theo.web.subscribers', 'theo.web.views')
 
 
@@ -31,4 +33,5 @@ def main(global_config, **settings):
     pyramid_config = tailbone_app.make_pyramid_config(settings)
     for spec in THEO_INCLUDES + ('rattail_fls.web.views',):
         pyramid_config.include(spec)
+    errors.add_error_view(pyramid_config)
     return pyramid_config.make_wsgi_app()
