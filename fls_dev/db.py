@@ -52,7 +52,6 @@ def write_app_config(path, main_url, shards2_url, redis_url, extra=None):
         ('rattail_fls', 'partitions.premake_days'): '0',
         # Theo's CORE-POS pages read office_op: a closed loopback port, never an outside host.
         ('corepos.db.office_op', 'default.url'): 'mysql+pymysql://corepos@127.0.0.1:9/core_op',
-        ('rattail_fls', 'storage'): 'partitions',  # LOCAL-ONLY-DO-NOT-COMMIT
         ('logger_root', 'level'): 'WARNING',
         ('handler_console', 'level'): 'WARNING',
     }
