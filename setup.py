@@ -18,6 +18,7 @@ setup(
     include_package_data=True,
     package_data={'rattail_fls': ['db/alembic/versions/*.py',
                                   'web/templates/**/*.mako',
+                                  'web/templates/deform/*.pt',
                                   'web/static/libcache/**/*']},
     install_requires=[
         # The plugin subclasses rattail's importing framework, typer commands and

@@ -40,6 +40,7 @@ DEFAULTS = {
     'intake.batch_size': '500',
     'intake.sweep_after_seconds': '60',
     'inbox.retention_days': '90',
+    'web.currency': 'INR',
     'odoo.url': None,
     'odoo.secret': None,
     'odoo.connect_timeout': '5',

@@ -98,7 +98,7 @@ def test_form_refuses_bad_input(admin, app):
         ({'retail_point_id': '7103'}, 'Retail point ID 7103 is already used by'),
         ({'retail_point_id': '0'}, 'Retail point ID must be a positive number'),
         ({'retail_point_id': 'abc'}, 'is not a number'),
-        ({'timezone': 'Mars/Olympus'}, '&#34;Mars/Olympus&#34; is not an IANA time zone'),
+        ({'timezone': 'Mars/Olympus'}, '‘Mars/Olympus’ is not an IANA time zone'),
         ({'shard_uuid': 'f' * 32}, 'is not one of'),
     ]
     for fields, message in cases:

@@ -29,6 +29,9 @@ def main(global_config, **settings):
     # Browser libraries from the app itself, not from CDNs (rattail_fls.web.weblibs).
     rattail_config.setdefault('wuttaweb.static_libcache.module', 'rattail_fls.web.static')
     settings.setdefault('mako.directories', template_directories(rattail_config))
+    # Our deform widget templates first (checkbox labels), then Tailbone's.
+    settings.setdefault('pyramid_deform.template_search_path',
+                        'rattail_fls.web:templates/deform tailbone:templates/deform')
     tailbone_app.provide_postgresql_settings(settings)
     pyramid_config = tailbone_app.make_pyramid_config(settings)
     for spec in THEO_INCLUDES + ('rattail_fls.web.views',):

@@ -2,13 +2,18 @@
 
 import sqlalchemy as sa
 
-from tailbone.views import MasterView
-
 from rattail_fls.db.model.business_days import FlsBusinessDay
 from rattail_fls.db.model.summaries import FlsDayClose
+from rattail_fls.web import render
+from rattail_fls.web.views.master import FlsMasterView
 
 
-class BusinessDayView(MasterView):
+def day_title(retail_point_id, sale_date):
+    """``Retail point 8101, Sat 21 Nov 2026``: a shop's business date in words."""
+    return f"Retail point {retail_point_id}, {sale_date:%a %d %b %Y}"
+
+
+class BusinessDayView(FlsMasterView):
     """Read-only: the workers keep these rows (sales and lines per shop and date)."""
 
     model_class = FlsBusinessDay
@@ -24,8 +29,11 @@ class BusinessDayView(MasterView):
         g.set_sort_defaults('sale_date', 'desc')
         g.set_link('sale_date')
 
+    def get_instance_title(self, day):
+        return day_title(day.retail_point_id, day.sale_date)
 
-class DayCloseView(MasterView):
+
+class DayCloseView(FlsMasterView):
     """Read-only: closes are made by shops, ``fls-day-close`` and the nightly export."""
 
     model_class = FlsDayClose
@@ -47,6 +55,9 @@ class DayCloseView(MasterView):
         super().configure_form(f)
         f.set_renderer('stale', self.render_stale)
 
+    def get_instance_title(self, close):
+        return f"Day close of {day_title(close.retail_point_id, close.sale_date)}"
+
     def render_stale(self, close, field):
         """Stale: sales of the day were stored or replaced after this close saw them."""
         changed = self.Session.execute(
@@ -54,9 +65,9 @@ class DayCloseView(MasterView):
             .where(FlsBusinessDay.retail_point_id == close.retail_point_id)
             .where(FlsBusinessDay.sale_date == close.sale_date)).scalar()
         if close.closed_at is None:
-            return "not closed"
-        return "stale" if changed and (close.sales_changed_at is None or changed > close.sales_changed_at) \
-            else "current"
+            return render.status_tag("not closed")
+        stale = changed and (close.sales_changed_at is None or changed > close.sales_changed_at)
+        return render.status_tag("stale" if stale else "current")
 
 
 def defaults(config, **kwargs):

@@ -12,14 +12,14 @@ from deform import widget as dfwidget
 from webhelpers2.html import tags
 
 from rattail.db import model
-from tailbone.views import MasterView
 
 from rattail_fls.config import ConfigError
 from rattail_fls.db.model.retail_points import FlsRetailPoint
 from rattail_fls.db.model.shards import FlsShard
+from rattail_fls.web.views.master import FlsMasterView
 
 
-class RetailPointView(MasterView):
+class RetailPointView(FlsMasterView):
     """Master view for :class:`FlsRetailPoint` (not deletable: its sales would be stranded)."""
 
     model_class = FlsRetailPoint
@@ -103,7 +103,7 @@ class RetailPointView(MasterView):
         other = self.Session.query(FlsRetailPoint)\
                             .filter(FlsRetailPoint.retail_point_id == rp_id).first()
         if other is not None and other is not current:
-            errors['retail_point_id'] = f"Retail point ID {rp_id} is already used by \"{other}\""
+            errors['retail_point_id'] = f"Retail point ID {rp_id} is already used by ‘{other}’"
         if current is not None and current.shard is not None \
            and (rp_id != current.retail_point_id or data['shard_uuid'] != current.shard.uuid) \
            and self.shards.has_sales(current.shard.name, current.retail_point_id):
@@ -147,7 +147,7 @@ class RetailPointView(MasterView):
 
 def valid_timezone(node, value):
     if value not in zoneinfo.available_timezones():
-        raise colander.Invalid(node, f"\"{value}\" is not an IANA time zone (e.g. Asia/Kolkata)")
+        raise colander.Invalid(node, f"‘{value}’ is not an IANA time zone (e.g. Asia/Kolkata)")
 
 
 def invalid(node, errors):
