@@ -52,6 +52,10 @@ test: venv node services
 demo: venv node services
 	$(ENV) $(PY) scripts/demo.py
 
+# The web app on loopback (after `make demo`): prints the URL and the demo login.
+web: venv node services
+	$(ENV) $(PY) scripts/web.py
+
 BENCHES := ingest dayclose export corepos_import
 
 bench: venv services

@@ -122,3 +122,19 @@ def test_create_role_and_user(browser, users):
         driver.find_element(By.NAME, field).send_keys(value)
         browser.submit(f'{path.strip("/")}-created')
         assert driver.title.endswith(f'» {value}'), (driver.current_url, driver.title)
+
+
+def test_dashboard_chart_is_drawn(browser, users, app, config, shards):
+    """The home page of an FLS user: Chart.js (served by the app) draws the 30 days."""
+    import datetime
+    from test_web_dashboard import add_days
+    from conftest import make_shop
+    make_shop(app, shards, 8401, 's02')
+    today = app.today()
+    add_days(config, 8401, {today - datetime.timedelta(days=n): (20 + n % 7 * 3, 60 + n % 5 * 11)
+                            for n in range(30)})
+    driver = browser.open('/', 'dashboard')
+    drawn = driver.execute_script(
+        "const c = window.flsDailyChart; return c && [c.data.labels.length, c.canvas.width,"
+        " c.getDatasetMeta(0).data.length]")
+    assert drawn and drawn[0] == 30 and drawn[1] > 0 and drawn[2] == 30, drawn

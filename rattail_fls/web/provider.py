@@ -27,6 +27,7 @@ class FlsTailboneProvider(TailboneProvider):
         return {
             'title': "FLS",
             'type': 'menu',
-            'items': [{'title': title, 'route': route, 'perm': f'{route}.list'}
-                      for title, route in MENU_ITEMS],
+            'items': [{'title': "Dashboard", 'route': 'fls.dashboard', 'perm': 'fls.dashboard.view'}]
+                     + [{'title': title, 'route': route, 'perm': f'{route}.list'}
+                        for title, route in MENU_ITEMS],
         }

@@ -11,3 +11,9 @@ if weblibs.missing():
 
 libcache = Library('rattail_fls_libcache', 'libcache')
 globals().update({name: Resource(libcache, path) for name, path in weblibs.FILES.items()})
+
+
+def library_url(request, name):
+    """URL of one file of the library (e.g. ``chart_js``), as ``get_liburl()`` builds them."""
+    needed = request.environ['fanstatic.needed']
+    return f"{request.script_name}{needed.library_url(libcache)}/{globals()[name].relpath}"

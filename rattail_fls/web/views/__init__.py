@@ -2,6 +2,7 @@
 
 
 def includeme(config):
+    config.include('rattail_fls.web.views.dashboard')
     config.include('rattail_fls.web.views.retail_points')
     config.include('rattail_fls.web.views.shards')
     config.include('rattail_fls.web.views.inbox')
