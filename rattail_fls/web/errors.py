@@ -54,8 +54,11 @@ def backend_of(route, exc):
 
 
 def one_line(exc):
-    """The error's first line, without SQLAlchemy's statement and background link."""
-    text = str(getattr(exc, 'orig', None) or exc).strip().splitlines()
+    """The error's first line, without SQLAlchemy's statement and background link (or, for a
+    template's error, which carries its traceback as text, the last line)."""
+    text = [line for line in str(getattr(exc, 'orig', None) or exc).strip().splitlines() if line.strip()]
+    if text and text[0].startswith('Traceback'):
+        return text[-1][:500]
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
 
 

@@ -11,6 +11,7 @@ from tailbone.providers import TailboneProvider
 MENU_ITEMS = [
     ("Retail Points", 'fls.retail_points'),
     ("Shards", 'fls.shards'),
+    ("Sales", 'fls.sales'),
     ("Inbox", 'fls.inbox'),
     ("Business Days", 'fls.business_days'),
     ("Day Closes", 'fls.day_closes'),

@@ -6,6 +6,8 @@ import json
 
 from webhelpers2.html import HTML
 
+from rattail_fls.config import get_setting
+
 #: Symbols of the currencies shops use; any other code is shown before the amount.
 SYMBOLS = {'INR': '₹', 'USD': '$', 'EUR': '€', 'GBP': '£', 'AED': 'AED '}
 #: Currencies written with Indian digit grouping (12,34,567.00).
@@ -20,6 +22,11 @@ STATUS_COLOURS = {
     'rejected': 'is-danger', 'failed': 'is-danger', 'dead': 'is-danger', 'stale': 'is-danger',
     'mismatch': 'is-danger',
 }
+
+
+def currency(config):
+    """``[rattail_fls] web.currency`` (default INR)."""
+    return get_setting(config, 'web.currency')
 
 
 def format_money(value, currency='INR'):

@@ -7,4 +7,5 @@ def includeme(config):
     config.include('rattail_fls.web.views.shards')
     config.include('rattail_fls.web.views.inbox')
     config.include('rattail_fls.web.views.days')
+    config.include('rattail_fls.web.views.sales')
     config.include('rattail_fls.web.views.summaries')

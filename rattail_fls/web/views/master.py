@@ -5,7 +5,6 @@ import sqlalchemy as sa
 
 from tailbone.views import MasterView
 
-from rattail_fls.config import get_setting
 from rattail_fls.web import render
 from rattail_fls.web.grids import TotalOrderGrid
 
@@ -44,11 +43,7 @@ class FlsMasterView(MasterView):
         return render.format_time(self.app, getattr(obj, field))
 
     def render_money(self, obj, field):
-        return render.format_money(getattr(obj, field), self.currency)
+        return render.format_money(getattr(obj, field), render.currency(self.rattail_config))
 
     def render_status(self, obj, field):
         return render.status_tag(getattr(obj, field))
-
-    @property
-    def currency(self):
-        return get_setting(self.rattail_config, 'web.currency')
