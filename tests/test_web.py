@@ -249,3 +249,27 @@ def test_broken_back_end_gets_an_error_page_with_navigation(admin):
     assert 'OperationalError' in page.text and 'Traceback' not in page.text
     assert 'navbar-link">FLS</a>' in page.text  # the menus are there to go on
     assert admin.get('/fls/shards/').status_int == 200  # the session survived
+
+
+def test_retail_point_figures_and_links(admin, app, config, shards):
+    """Last sale received, backlog, today's sales and tokens, on the grid and the page."""
+    import json
+    from conftest import make_shop
+    from rattail_fls.sales import inbox
+    make_shop(app, shards, 7201, 's01')
+    make_shop(app, shards, 7201, 's01', username='shop7201b')  # a second token for the same shop
+    with config.appdb_engine.begin() as conn:
+        inbox.accept(conn, [{'body': '{}', 'retail_point_id': 7201, 'sale_num': f'FIG/{n}'} for n in (1, 2)],
+                     'sale', 'http')
+        conn.execute(sa.text("INSERT INTO fls_business_day (retail_point_id, sale_date, sale_count, line_count) "
+                             "VALUES (7201, :day, 12, 30)"), {'day': app.today()})
+    row = next(json.loads('{' + r + '}') for r in grid_rows(admin.get('/fls/retail-points/'))
+               if '"retail_point_id": "7201"' in r)
+    assert (row['backlog'], row['sales_today'], row['tokens']) == ('2', '12', '2')
+    assert row['last_sale_received'].endswith(' IST')
+    rp, _ = find_retail_point(app, 7201)
+    page = admin.get(f'/fls/retail-points/{rp.uuid}').text
+    assert 'Backlog (pending in inbox)' in page and 'API Tokens' in page
+    for link in ('/fls/sales/?retail_point_id=7201', '/fls/business-days/?retail_point_id=7201',
+                 '/fls/summaries/?retail_point_id=7201', '/fls/inbox/?retail_point_id=7201'):
+        assert link in page, link

@@ -9,14 +9,16 @@ import zoneinfo
 
 import colander
 from deform import widget as dfwidget
-from webhelpers2.html import tags
+from webhelpers2.html import HTML, tags
 
 from rattail.db import model
 
 from rattail_fls.config import ConfigError
 from rattail_fls.db.model.retail_points import FlsRetailPoint
 from rattail_fls.db.model.shards import FlsShard
+from rattail_fls.web import render
 from rattail_fls.web.views.master import FlsMasterView
+from rattail_fls.web.views.retail_point_figures import FIGURES, retail_point_figures
 
 
 class RetailPointView(FlsMasterView):
@@ -33,7 +35,7 @@ class RetailPointView(FlsMasterView):
         'timezone': "Time Zone",
     }
 
-    grid_columns = ['retail_point_id', 'name', 'store', 'shard', 'timezone', 'active']
+    grid_columns = ['retail_point_id', 'name', 'store', 'shard', 'timezone', 'active'] + list(FIGURES)
     form_fields = ['retail_point_id', 'name', 'store', 'shard', 'timezone', 'active']
 
     @property
@@ -42,6 +44,9 @@ class RetailPointView(FlsMasterView):
 
     def configure_grid(self, g):
         super().configure_grid(g)
+        for key, label in FIGURES.items():
+            g.set_label(key, label)
+            g.set_renderer(key, self.render_figure)
         g.set_sort_defaults('retail_point_id')
         g.set_link('retail_point_id')
         g.set_link('name')
@@ -58,6 +63,13 @@ class RetailPointView(FlsMasterView):
         super().configure_form(f)
         f.set_helptext('timezone', "IANA time zone, e.g. Asia/Kolkata; empty = the app's default.")
         if self.viewing:
+            for key, label in FIGURES.items():
+                f.append(key)
+                f.set_label(key, label)
+                f.set_renderer(key, self.render_figure)
+            f.append('records')
+            f.set_label('records', "Its records")
+            f.set_renderer('records', self.render_records)
             f.set_renderer('store', self.render_store)
             f.set_renderer('shard', self.render_shard)
             return
@@ -138,6 +150,33 @@ class RetailPointView(FlsMasterView):
         shard = self.Session.get(FlsShard, shard_uuid) if shard_uuid else None
         if shard is None or shard is not retail_point.shard:
             self.shards.assign(self.Session(), retail_point, shard.name if shard else None)
+
+    def figures(self):
+        """Figures of the points on this page (or this one), read once per request."""
+        if not hasattr(self, '_figures'):
+            if self.viewing:
+                ids = [self.get_instance().retail_point_id]
+            else:
+                ids = [rp for (rp,) in self.Session.query(FlsRetailPoint.retail_point_id)]
+            self._figures = retail_point_figures(self.Session(), ids, self.app.today())
+        return self._figures
+
+    def render_figure(self, retail_point, field):
+        value = self.figures().get(retail_point.retail_point_id, {}).get(field)
+        if field == 'last_sale_received':
+            return render.format_time(self.app, value) or "never"
+        return str(value or 0)  # str: forms show a bare 0 as blank
+
+    def render_records(self, retail_point, field):
+        """Links to its sales, business days, day closes, summaries and inbox rows."""
+        rp = retail_point.retail_point_id
+        filtered = {'retail_point_id': rp, 'retail_point_id.verb': 'equal'}
+        links = [("Sales", 'fls.sales', {'retail_point_id': rp}),
+                 ("Business days", 'fls.business_days', filtered), ("Day closes", 'fls.day_closes', filtered),
+                 ("Summaries", 'fls.summaries', filtered), ("Inbox", 'fls.inbox', filtered)]
+        return HTML.tag('div', class_='buttons', c=[
+            tags.link_to(title, self.request.route_url(route, _query=query), class_='button is-small')
+            for title, route, query in links])
 
     def render_shard(self, retail_point, field):
         shard = retail_point.shard
