@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from conftest import PASSWORD
+from test_web_sales import shop_sales  # noqa: F401  (fixture)
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 
@@ -91,10 +92,15 @@ class Browser:
     def submit(self, name, css='form button[type=submit]'):
         """Click the form's submit button and wait for the next page."""
         from selenium.webdriver.common.by import By
+        return self.click(self.driver.find_element(By.CSS_SELECTOR, css), name)
+
+    def click(self, element, name):
+        """Click a link or button and wait for the page it opens."""
+        from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
         page = self.driver.find_element(By.TAG_NAME, 'html')
-        self.driver.find_element(By.CSS_SELECTOR, css).click()
+        element.click()
         WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))
         self.wait_for_vue()
         return self.check(name)
@@ -138,3 +144,14 @@ def test_dashboard_chart_is_drawn(browser, users, app, config, shards):
         "const c = window.flsDailyChart; return c && [c.data.labels.length, c.canvas.width,"
         " c.getDatasetMeta(0).data.length]")
     assert drawn and drawn[0] == 30 and drawn[1] > 0 and drawn[2] == 30, drawn
+
+
+def test_sales_and_a_sale_page(browser, users, shop_sales):
+    """A shop's sales from its shard, then one sale with its lines."""
+    from selenium.webdriver.common.by import By
+    from test_web_sales import DAY1, DAY2
+    driver = browser.open(f'/fls/sales/?retail_point_id=8501&date_from={DAY1}&date_to={DAY2}', 'sales')
+    links = driver.find_elements(By.CSS_SELECTOR, 'table.fls-sales a')
+    assert len(links) == 50
+    browser.click(links[0], 'sale')
+    assert driver.find_elements(By.CSS_SELECTOR, 'table.fls-lines tbody tr')
