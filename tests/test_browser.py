@@ -155,3 +155,16 @@ def test_sales_and_a_sale_page(browser, users, shop_sales):
     assert len(links) == 50
     browser.click(links[0], 'sale')
     assert driver.find_elements(By.CSS_SELECTOR, 'table.fls-lines tbody tr')
+
+
+def test_retail_point_form_choices(browser, users):
+    """One "policy" choice, selected (not Buefy's placeholder too); Active reads Yes, not "true"."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    driver = browser.open('/fls/retail-points/new', 'retail-point-new')
+    shard = Select(driver.find_element(By.CSS_SELECTOR, 'select[name=shard_uuid]'))
+    assert shard.first_selected_option.text == '(assign by policy)'
+    assert [o.text for o in shard.options].count('(please choose)') == 0 or \
+        not driver.find_element(By.XPATH, "//select[@name='shard_uuid']/option[1]").is_displayed()
+    active = driver.find_element(By.XPATH, "//input[@name='active']/ancestor::label")
+    assert active.text.strip() == 'Yes'

@@ -92,6 +92,12 @@ def test_create_with_chosen_shard_then_move(admin, app):
     assert find_retail_point(app, 7102)[1] == 's01'
 
 
+def test_create_form_starts_on_policy_and_no_store(admin):
+    page = admin.get('/fls/retail-points/new').text
+    assert 'field_model_shard_uuid: ""' in page and 'field_model_store_uuid: ""' in page
+    assert page.count('(assign by policy)') == 1
+
+
 def test_form_refuses_bad_input(admin, app):
     make_retail_point(admin, 7103, "Web Shop Three")
     cases = [

@@ -81,6 +81,8 @@ class RetailPointView(FlsMasterView):
         f.replace('store', 'store_uuid')
         f.set_label('store_uuid', "Store")
         stores = self.Session.query(model.Store).order_by(model.Store.id)
+        if f.model_instance is None or f.model_instance.store is None:
+            f.set_default('store_uuid', '')  # "(none)", not a placeholder
         f.set_widget('store_uuid', dfwidget.SelectWidget(
             values=[('', "(none)")] + [(s.uuid, f"{s.id} {s.name}") for s in stores]))
 
@@ -92,6 +94,7 @@ class RetailPointView(FlsMasterView):
         current = None if self.creating else f.model_instance.shard
         if current is None:
             values.insert(0, ('', "(assign by policy)"))
+            f.set_default('shard_uuid', '')  # selected, instead of Buefy's "(please choose)" above it
         else:
             f.set_required('shard_uuid')
         f.set_widget('shard_uuid', dfwidget.SelectWidget(values=values))
