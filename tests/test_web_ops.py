@@ -137,3 +137,33 @@ def test_grids_download_csv_and_xlsx(admin):
         assert csv.status_int == 200 and csv.body.count(b'\n') >= 1, prefix
         xlsx = download(admin, f'/fls/{prefix}/xlsx')
         assert xlsx.status_int == 200 and xlsx.body[:2] == b'PK', prefix  # a zip: the xlsx format
+
+
+def test_close_and_reclose_a_day_from_its_page(admin, config, app, shards, wsgi_app, users):
+    from conftest import csrf_token
+    make_shop(app, shards, 8103, 's01')
+    with config.appdb_engine.begin() as conn:
+        keys = inbox.accept(conn, [{'body': simplejson.dumps(make_order(random.Random(n), 8103, DAY, n),
+                                                             use_decimal=True)} for n in (1, 2)], 'sale', 'file')
+    SalesProcessor(config).drain([key[1] for key in keys])
+    url = f'/fls/business-days/8103|{DAY.isoformat()}'
+    page = admin.get(url)
+    assert 'Close this day<' in page.text and f'{url}/close'.replace('|', '%7C') in page.text
+    confirm = admin.get(f'{url}/close')
+    assert 'will be computed from its 2 sales' in confirm.text and 'was closed before' not in confirm.text
+    done = admin.post(f'{url}/close', {'_csrf': csrf_token(confirm)}).follow()
+    assert 'Closed Retail point 8103' in done.text and 'Close this day again' in done.text
+    session = app.make_session()
+    close = session.query(app.model.FlsDayClose).filter_by(retail_point_id=8103, sale_date=DAY).one()
+    assert close.closes == 1 and close.requested_by == 'web:web_admin'
+    session.close()
+    again = admin.get(f'{url}/close')
+    assert 'was closed before' in again.text  # the re-close warning
+
+    for who in ('nobody', 'shardviewer'):  # no permission / a read-only role
+        browser = log_in(wsgi_app, users[who])
+        assert browser.get(f'{url}/close', expect_errors=True).status_int in (302, 403)
+        assert browser.post(f'{url}/close', {}, expect_errors=True).status_int in (302, 400, 403)
+    session = app.make_session()
+    assert session.query(app.model.FlsDayClose).filter_by(retail_point_id=8103).one().closes == 1
+    session.close()
