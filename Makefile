@@ -37,8 +37,8 @@ $(NPM_STAMP): package.json package-lock.json .npmrc
 # The browser libraries the web app serves itself (rattail_fls/web/weblibs.py),
 # copied from node_modules into the package: pages load nothing from the internet.
 WEBLIBS_STAMP := rattail_fls/web/static/libcache/.copied
-$(WEBLIBS_STAMP): $(NPM_STAMP) rattail_fls/web/weblibs.py fls_dev/weblibs.py
-	$(PYTHON) -m fls_dev.weblibs
+$(WEBLIBS_STAMP): $(NPM_STAMP) $(STAMP) rattail_fls/web/weblibs.py fls_dev/weblibs.py
+	$(PY) -m fls_dev.weblibs
 	@touch $@
 
 node: $(NPM_STAMP) $(WEBLIBS_STAMP)

@@ -279,3 +279,17 @@ def test_retail_point_figures_and_links(admin, app, config, shards):
     for link in ('/fls/sales/?retail_point_id=7201', '/fls/business-days/?retail_point_id=7201',
                  '/fls/summaries/?retail_point_id=7201', '/fls/inbox/?retail_point_id=7201'):
         assert link in page, link
+
+
+def test_butterball_theme_loads_nothing_from_outside(wsgi_app, users):
+    """Theo's Vue 3 theme: its libraries come from our libcache too (copied from Theo's)."""
+    browser = log_in(wsgi_app, users['admin'])
+    browser.get('/root/yes', status=302)
+    home = browser.get('/')
+    browser.post('/change-theme', {'_csrf': csrf_token(home), 'theme': 'butterball'})
+    page = browser.get('/fls/shards/')
+    assert '/rattail_fls_libcache/' in page.text and 'theo/vue.esm-browser' in page.text, \
+        "the butterball theme was not applied"
+    outside = {link for link in OUTSIDE.findall(page.text) if not link.startswith('http://localhost/')}
+    outside |= set(re.findall(r'"(https?://(?!localhost)[^"]+)"', page.text))  # its import map
+    assert not outside, outside

@@ -19,8 +19,26 @@ FILES = {
 }
 
 LIBCACHE = Path(__file__).parent / 'static' / 'libcache'
+#: Folder of the libcache holding the files of Theo's own libcache (``theo.web.static``).
+THEO = 'theo'
+
+
+def theo_files():
+    """Theo's "butterball" theme libraries (``bb_*`` resources of ``theo.web.static``): resource
+    name -> (file in Theo's package, its path in our libcache).  Our libcache replaces Theo's as
+    ``static_libcache.module``, so it carries them too."""
+    from fanstatic import Resource
+    from theo.web import static as theo_static
+    return {name: (Path(resource.fullpath()), f'{THEO}/{resource.relpath}')
+            for name, resource in vars(theo_static).items()
+            if name.startswith('bb_') and isinstance(resource, Resource)}
+
+
+def all_files():
+    """Every resource of our libcache: name -> its path in the libcache."""
+    return dict(FILES, **{name: path for name, (_, path) in theo_files().items()})
 
 
 def missing():
-    """Files of :data:`FILES` not (yet) in the libcache."""
-    return [path for path in FILES.values() if not (LIBCACHE / path).is_file()]
+    """Files of :func:`all_files` not (yet) in the libcache."""
+    return [path for path in all_files().values() if not (LIBCACHE / path).is_file()]

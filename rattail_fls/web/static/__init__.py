@@ -10,7 +10,7 @@ if weblibs.missing():
                        "run `make venv node` (npm ci, then python -m fls_dev.weblibs)")
 
 libcache = Library('rattail_fls_libcache', 'libcache')
-globals().update({name: Resource(libcache, path) for name, path in weblibs.FILES.items()})
+globals().update({name: Resource(libcache, path) for name, path in weblibs.all_files().items()})
 
 
 def library_url(request, name):
