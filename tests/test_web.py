@@ -287,7 +287,10 @@ def test_butterball_theme_loads_nothing_from_outside(wsgi_app, users):
     browser.get('/root/yes', status=302)
     home = browser.get('/')
     browser.post('/change-theme', {'_csrf': csrf_token(home), 'theme': 'butterball'})
-    page = browser.get('/fls/shards/')
+    try:
+        page = browser.get('/fls/shards/')
+    finally:  # the theme is the app's (a setting): put back the default for the other tests
+        browser.post('/change-theme', {'_csrf': csrf_token(home), 'theme': 'default'})
     assert '/rattail_fls_libcache/' in page.text and 'theo/vue.esm-browser' in page.text, \
         "the butterball theme was not applied"
     outside = {link for link in OUTSIDE.findall(page.text) if not link.startswith('http://localhost/')}

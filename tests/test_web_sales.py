@@ -41,7 +41,7 @@ def test_parse_criteria(params, criteria, errors):
         assert parsed[key] == value
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')  # the browser test uses it too
 def shop_sales(app, config, shards):
     """60 sales of shop 8501 (s02) over two days, stored by the real processor; DAY1 closed."""
     make_shop(app, shards, 8501, 's02')
