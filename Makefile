@@ -14,7 +14,7 @@ all: test
 
 # System packages the venv needs: Python with venv, and pg_config + a compiler
 # for psycopg2 (tailbone-theo requires the source package).
-$(VENV)/.prereqs:
+$(VENV)/.prereqs: scripts/prereqs.sh
 	@bash scripts/prereqs.sh
 	@mkdir -p $(VENV) && touch $@
 
@@ -26,14 +26,22 @@ $(STAMP): setup.py constraints.txt $(VENV)/.prereqs
 
 venv: $(STAMP)
 
-# Test-only Node packages (PGlite with TimescaleDB, for tests/test_timescaledb.py):
+# Node packages: the web app's browser libraries (Vue, Buefy, FontAwesome, Chart.js...)
+# and, test-only, PGlite with TimescaleDB (tests/test_timescaledb.py).
 # `npm ci` again only when the lock file changes.
 $(NPM_STAMP): package.json package-lock.json .npmrc
 	@command -v npm >/dev/null || bash scripts/prereqs.sh
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-node: $(NPM_STAMP)
+# The browser libraries the web app serves itself (rattail_fls/web/weblibs.py),
+# copied from node_modules into the package: pages load nothing from the internet.
+WEBLIBS_STAMP := rattail_fls/web/static/libcache/.copied
+$(WEBLIBS_STAMP): $(NPM_STAMP) $(STAMP) rattail_fls/web/weblibs.py fls_dev/weblibs.py
+	$(PY) -m fls_dev.weblibs
+	@touch $@
+
+node: $(NPM_STAMP) $(WEBLIBS_STAMP)
 
 services:
 	@bash scripts/services.sh ensure
@@ -41,8 +49,12 @@ services:
 test: venv node services
 	$(ENV) $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
-demo: venv services
+demo: venv node services
 	$(ENV) $(PY) scripts/demo.py
+
+# The web app on loopback (after `make demo`): prints the URL and the demo login.
+web: venv node services
+	$(ENV) $(PY) scripts/web.py
 
 BENCHES := contract ingest dayclose export corepos_import
 

@@ -17,7 +17,9 @@ setup(
     packages=find_packages(include=['rattail_fls', 'rattail_fls.*']),
     include_package_data=True,
     package_data={'rattail_fls': ['db/alembic/versions/*.py',
-                                  'web/templates/**/*.mako']},
+                                  'web/templates/**/*.mako',
+                                  'web/templates/deform/*.pt',
+                                  'web/static/libcache/**/*']},
     install_requires=[
         # The plugin subclasses rattail's importing framework, typer commands and
         # alembic branch layout, which change between 0.x releases: pin the
@@ -47,8 +49,9 @@ setup(
         'PyMySQL>=1.1',
     ],
     extras_require={
-        # hypothesis: property-based tests; msgspec: the contract bench's comparison
-        'tests': ['pytest>=8', 'WebTest>=3', 'hypothesis>=6.100', 'msgspec>=0.18'],
+        # hypothesis: property-based tests; msgspec: the contract bench's comparison;
+        # selenium drives Debian's chromium + chromium-driver (tests/test_browser.py)
+        'tests': ['pytest>=8', 'WebTest>=3', 'hypothesis>=6.100', 'msgspec>=0.18', 'selenium>=4.20'],
     },
     entry_points={
         'wutta.config.extensions': [
@@ -65,6 +68,10 @@ setup(
         ],
         'tailbone.providers': [
             'rattail_fls = rattail_fls.web.provider:FlsTailboneProvider',
+        ],
+        # The browser libraries the pages load (rattail_fls.web.weblibs), served by the app.
+        'fanstatic.libraries': [
+            'rattail_fls_libcache = rattail_fls.web.static:libcache',
         ],
         'paste.app_factory': [
             'main = rattail_fls.web.app:main',

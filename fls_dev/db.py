@@ -53,6 +53,8 @@ def write_app_config(path, main_url, shards2_url, redis_url, extra=None):
         # tests and benches drive one token hard; the limiter has tests of its own (test_tokens.py)
         ('rattail_fls', 'intake.rate_limit_per_second'): '100000',
         ('rattail_fls', 'intake.rate_limit_burst'): '100000',
+        # Theo's CORE-POS pages read office_op: a closed loopback port, never an outside host.
+        ('corepos.db.office_op', 'default.url'): 'mysql+pymysql://corepos@127.0.0.1:9/core_op',
         ('logger_root', 'level'): 'WARNING',
         ('handler_console', 'level'): 'WARNING',
     }

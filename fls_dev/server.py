@@ -44,3 +44,21 @@ def start_intake(rattail_conf, threads=8, server=None):
             time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"the intake API did not start: try `pserve file+ini:{ini}`")
+
+
+def write_web_conf(rattail_conf, port=9080):
+    """``web.conf`` (from the example) next to ``rattail_conf``: loopback only, a fresh
+    session secret on first write (kept afterwards, so logins survive restarts)."""
+    import secrets
+    rattail_conf = Path(rattail_conf)
+    ini = rattail_conf.parent / 'web.conf'
+    secret = None
+    if ini.exists():
+        for line in ini.read_text(encoding='utf-8').splitlines():
+            if line.startswith('beaker.session.secret = ') and 'CHANGE-ME' not in line:
+                secret = line.split('=', 1)[1].strip()
+    write_config(ROOT / 'app' / 'web.conf.example', ini, {
+        ('rattail.config', 'include'): str(rattail_conf),
+        ('app:main', 'beaker.session.secret'): secret or secrets.token_hex(32),
+        ('server:main', 'host'): '127.0.0.1', ('server:main', 'port'): str(port)})
+    return ini

@@ -58,6 +58,7 @@ DEFAULTS = {
     'intake.rate_limit_per_second': '20',
     'intake.rate_limit_burst': '100',
     'inbox.retention_days': '90',
+    'web.currency': 'INR',
     'odoo.url': None,
     'odoo.secret': None,
     'odoo.connect_timeout': '5',
@@ -106,6 +107,8 @@ class FlsConfigExtension(WuttaConfigExtension):
         # CORE-POS API clients with timeouts and error reports (rattail_fls.coreapi).
         config.setdefault('rattail.corepos.handler', 'rattail_fls.coreapi:FlsCoreHandler')
         config.setdefault('corepos.api.factory', 'rattail_fls.coreapi:FlsCoreWebAPI')
+        # Tailbone's role/user pages with WuttJamaican's renamed kwarg (rattail_fls.auth).
+        config.setdefault('rattail.auth.handler', 'rattail_fls.auth:FlsAuthHandler')
 
     def startup(self, config):
         # rattail-corepos setdefaults this key too, and extension order is not

@@ -22,6 +22,7 @@ BIN = Path(sys.executable).parent
 PG_URL = os.environ.get('FLS_PG_URL', 'postgresql://postgres@127.0.0.1:5432').rstrip('/')
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
 MAIN_DB, SHARDS_DB = 'rattail_fls_demo', 'rattail_fls_demo_shards2'
+LOOPBACK_ODOO_URL = 'http://127.0.0.1:8069/api/sales-summary'
 
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'scripts'))
@@ -74,6 +75,9 @@ def write_app_config():
         ('rattail_fls', 'shard.s02.schema'): 'fls_s02',
         ('rattail_fls', 'shard.s02.accept_new'): 'true',
         ('rattail_fls.db', 'shards2.url'): f'{PG_URL}/{SHARDS_DB}',
+        # Nothing points off the machine: the Odoo push goes to the loopback receiver's
+        # usual port (`python -m fls_dev.loopback.odoo --port 8069`), never to odoo.example.com.
+        ('rattail_fls', 'odoo.url'): LOOPBACK_ODOO_URL,
     })
     print("wrote app/rattail.conf (from app/rattail.conf.example); app/quiet.conf is shipped")
 
@@ -183,6 +187,7 @@ def main():
     print(f"\nDemo finished in {time.monotonic() - started:.0f}s.  What to run next:\n"
           "  .venv/bin/rattail -c app/quiet.conf fls-shards days\n"
           "  .venv/bin/rattail -c app/quiet.conf fls-inbox list\n"
+          "  make web                                        (the web app on loopback, login admin / admin)\n"
           "  .venv/bin/pserve file+ini:app/intake.conf      (the intake API)\n"
           "  .venv/bin/rattail -c app/quiet.conf --help        (all subcommands)\n"
           "  make test\n")

@@ -57,7 +57,7 @@ def test_home_and_fls_menu(admin, wsgi_app):
     assert '/fls/shards/">Shards<' in menu.group(1)
     config = wsgi_app.registry['rattail_config']
     handler = config.get_app().get_web_handler().get_menu_handler()
-    assert type(handler).__name__ == 'TheoMenuHandler'
+    assert type(handler).__name__ == 'FlsMenuHandler'
 
 
 def test_create_view_and_versions(admin, app, shards, session):
@@ -92,13 +92,19 @@ def test_create_with_chosen_shard_then_move(admin, app):
     assert find_retail_point(app, 7102)[1] == 's01'
 
 
+def test_create_form_starts_on_policy_and_no_store(admin):
+    page = admin.get('/fls/retail-points/new').text
+    assert 'field_model_shard_uuid: ""' in page and 'field_model_store_uuid: ""' in page
+    assert page.count('(assign by policy)') == 1
+
+
 def test_form_refuses_bad_input(admin, app):
     make_retail_point(admin, 7103, "Web Shop Three")
     cases = [
         ({'retail_point_id': '7103'}, 'Retail point ID 7103 is already used by'),
         ({'retail_point_id': '0'}, 'Retail point ID must be a positive number'),
         ({'retail_point_id': 'abc'}, 'is not a number'),
-        ({'timezone': 'Mars/Olympus'}, '&#34;Mars/Olympus&#34; is not an IANA time zone'),
+        ({'timezone': 'Mars/Olympus'}, '‘Mars/Olympus’ is not an IANA time zone'),
         ({'shard_uuid': 'f' * 32}, 'is not one of'),
     ]
     for fields, message in cases:
@@ -191,3 +197,102 @@ def _registry_uuid(app, name):
     uuid = session.query(app.model.FlsShard.uuid).filter_by(name=name).scalar()
     session.close()
     return uuid
+
+
+def test_roles_users_and_app_info_pages(admin, app):
+    """Tailbone 0.23 with WuttJamaican 0.33: role/user pages (rattail_fls.auth) and App Info."""
+    role_url = re.search(r'/roles/[0-9a-f]{32}', admin.get('/roles/').text).group(0)
+    user_url = re.search(r'/users/[0-9a-f]{32}', admin.get('/users/').text).group(0)
+    for url in ('/roles/new', role_url, f'{role_url}/edit', '/users/new', user_url, f'{user_url}/edit',
+                '/appinfo/'):
+        assert admin.get(url).status_int == 200, url
+
+    form = admin.get('/roles/new')
+    made = admin.post('/roles/new', [('_csrf', csrf_token(form)), ('name', 'Web Role'),
+                                     ('__start__', 'permissions:mapping'), ('fls.shards.list', 'true'),
+                                     ('__end__', 'permissions:mapping')])
+    assert made.status_int == 302
+    page = admin.get(made.location)
+    assert 'Web Role' in page.text
+    session = app.make_session()
+    role = session.query(app.model.Role).filter_by(name='Web Role').one()
+    assert role.permissions == ['fls.shards.list']
+    session.close()
+
+
+OUTSIDE = re.compile(r'''(?:src|href|action)\s*=\s*["']((?:https?:)?//[^"']+)''', re.I)
+
+
+def test_pages_load_nothing_from_outside(admin, wsgi_app):
+    """Every script, style and link of the pages points at this app (no CDN, no outside host)."""
+    for url in ['/', '/fls/retail-points/', '/fls/retail-points/new', '/fls/shards/', '/fls/inbox/',
+                '/fls/summaries/', '/fls/business-days/', '/fls/day-closes/', '/roles/', '/users/',
+                '/appinfo/']:
+        page = admin.get(url)
+        outside = {link for link in OUTSIDE.findall(page.text) if not link.startswith('http://localhost/')}
+        assert not outside, (url, outside)
+    login = webtest.TestApp(wsgi_app).get('/login')
+    libraries = re.findall(r'(?:src|href)="(/fanstatic/rattail_fls_libcache/[^"]+)"', login.text)
+    assert len(libraries) == 5, libraries  # vue, vue-resource, buefy + its css, fontawesome
+    for library in libraries:
+        assert webtest.TestApp(wsgi_app).get(library).status_int == 200
+
+
+def test_menus_hide_what_is_not_configured(admin):
+    """The test config has office_op (unreachable) but no office_trans/arch, srcdir or Trainwreck."""
+    home = admin.get('/').text
+    assert 'href="http://localhost/core-pos/products/"' in home
+    for hidden in ('core-pos/lanes/', 'corepos/transaction-details/current/',
+                   'corepos/transaction-details/archive/', 'trainwreck/transactions/',
+                   'core-pos/stock-purchases/'):
+        assert f'href="http://localhost/{hidden}"' not in home, hidden
+
+
+def test_broken_back_end_gets_an_error_page_with_navigation(admin):
+    page = admin.get('/core-pos/products/', status=500)
+    assert 'This page could not be shown' in page.text
+    assert 'This page needs the CORE-POS office_op database' in page.text
+    assert 'OperationalError' in page.text and 'Traceback' not in page.text
+    assert 'navbar-link">FLS</a>' in page.text  # the menus are there to go on
+    assert admin.get('/fls/shards/').status_int == 200  # the session survived
+
+
+def test_retail_point_figures_and_links(admin, app, config, shards):
+    """Last sale received, backlog, today's sales and tokens, on the grid and the page."""
+    import json
+    from conftest import make_shop
+    from rattail_fls.sales import inbox
+    make_shop(app, shards, 7201, 's01')
+    make_shop(app, shards, 7201, 's01', username='shop7201b')  # a second token for the same shop
+    with config.appdb_engine.begin() as conn:
+        inbox.accept(conn, [{'body': '{}', 'retail_point_id': 7201, 'sale_num': f'FIG/{n}'} for n in (1, 2)],
+                     'sale', 'http')
+        conn.execute(sa.text("INSERT INTO fls_business_day (retail_point_id, sale_date, sale_count, line_count) "
+                             "VALUES (7201, :day, 12, 30)"), {'day': app.today()})
+    row = next(json.loads('{' + r + '}') for r in grid_rows(admin.get('/fls/retail-points/'))
+               if '"retail_point_id": "7201"' in r)
+    assert (row['backlog'], row['sales_today'], row['tokens']) == ('2', '12', '2')
+    assert row['last_sale_received'].endswith(' IST')
+    rp, _ = find_retail_point(app, 7201)
+    page = admin.get(f'/fls/retail-points/{rp.uuid}').text
+    assert 'Backlog (pending in inbox)' in page and 'API Tokens' in page
+    for link in ('/fls/sales/?retail_point_id=7201', '/fls/business-days/?retail_point_id=7201',
+                 '/fls/summaries/?retail_point_id=7201', '/fls/inbox/?retail_point_id=7201'):
+        assert link in page, link
+
+
+def test_butterball_theme_loads_nothing_from_outside(wsgi_app, users):
+    """Theo's Vue 3 theme: its libraries come from our libcache too (copied from Theo's)."""
+    browser = log_in(wsgi_app, users['admin'])
+    browser.get('/root/yes', status=302)
+    home = browser.get('/')
+    browser.post('/change-theme', {'_csrf': csrf_token(home), 'theme': 'butterball'})
+    try:
+        page = browser.get('/fls/shards/')
+    finally:  # the theme is the app's (a setting): put back the default for the other tests
+        browser.post('/change-theme', {'_csrf': csrf_token(home), 'theme': 'default'})
+    assert '/rattail_fls_libcache/' in page.text and 'theo/vue.esm-browser' in page.text, \
+        "the butterball theme was not applied"
+    outside = {link for link in OUTSIDE.findall(page.text) if not link.startswith('http://localhost/')}
+    outside |= set(re.findall(r'"(https?://(?!localhost)[^"]+)"', page.text))  # its import map
+    assert not outside, outside

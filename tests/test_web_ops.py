@@ -3,8 +3,11 @@
 import datetime
 import json
 import random
+import re
+import threading
 
 import simplejson
+import sqlalchemy as sa
 
 from fls_dev.loopback.shops import make_order
 from rattail_fls.sales import inbox
@@ -45,6 +48,12 @@ def test_fix_and_replay_a_rejected_row(admin, config, app, shards):
     form = admin.get(f'/fls/inbox/{inbox_id}/edit')
     bad_json = admin.post(f'/fls/inbox/{inbox_id}/edit', {'_csrf': csrf_token(form), 'body': '{"oops'})
     assert bad_json.status_int == 200 and 'is not valid JSON' in bad_json.text
+    assert 'rows="25"' in form.text  # a box to edit a payload in, not two rows
+    still_bad = admin.post(f'/fls/inbox/{inbox_id}/edit', {
+        '_csrf': csrf_token(form), 'body': simplejson.dumps(bad, use_decimal=True)})
+    assert still_bad.status_int == 200  # the contract's field errors, before anything is saved
+    # (Vue 2 decodes &#39; in attributes but shows &#34; as is)
+    assert 'message="sale_date: must be a date &#39;YYYY-MM-DD&#39;"' in still_bad.text
     assert inbox_status(config, inbox_id).status == 'rejected'
 
     saved = admin.post(f'/fls/inbox/{inbox_id}/edit', {
@@ -68,7 +77,7 @@ def test_business_days_and_day_closes(admin, config, app, shards):
     assert days.status_int == 200 and '"retail_point_id": "8102"' in days.text
     closes = admin.get('/fls/day-closes/')
     assert closes.status_int == 200
-    assert any('"retail_point_id": "8102"' in row and '"stale": "current"' in row
+    assert any('"retail_point_id": "8102"' in row and 'is-success\\">current</span>' in row
                for row in closes.text.split('{"_index"'))
     assert admin.get('/fls/summaries/').status_int == 200  # (paged: other tests' summaries come first)
     session = app.make_session()
@@ -78,9 +87,82 @@ def test_business_days_and_day_closes(admin, config, app, shards):
     assert page.status_int == 200 and f'{DAY:%Y%m%d}/8102/' in page.text
     assert 'line quantities' in page.text and 'MISMATCH' not in page.text
     assert 'sale_line_ids' in page.text
+    assert 'class="fls-json"' in page.text and 'overflow: auto' in page.text  # payload scrolls in its box
+    assert f'Summary {summary.sale_num}, version 1' in page.text
+    assert re.search(r'₹[\d,]+\.\d\d<', page.text) and not re.search(r'\$\d', page.text)
+    from rattail_fls.web.render import format_money
+    assert f'>{format_money(summary.amount_total)}<' in page.text  # two decimals, not the stored four
+    listing = admin.get('/fls/summaries/').text
+    assert 'tag is-' in listing  # statuses as coloured tags
+    link = re.search(r'http://localhost(/fls/business-days/[^"]*8102[^"]*)"', days.text).group(1)
+    assert f'Retail point 8102, {DAY:%a %d %b %Y}' in admin.get(link).text
 
 
 def test_operations_need_permissions(wsgi_app, users):
     browser = log_in(wsgi_app, users['nobody'])
     for url in ('/fls/inbox/', '/fls/business-days/', '/fls/day-closes/', '/fls/summaries/'):
         assert browser.get(url, expect_errors=True).status_int in (302, 403)
+
+
+def test_paging_never_repeats_or_skips(admin, config):
+    """25 business days of one date: the date alone does not order them; the key does."""
+    old = datetime.date(2001, 1, 1)
+    with config.appdb_engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO fls_business_day (retail_point_id, sale_date, sale_count, line_count) "
+                             "SELECT g, :day, 1, 1 FROM generate_series(9001, 9025) g ON CONFLICT DO NOTHING"),
+                     {'day': old})
+    seen = []
+    for page in range(1, 6):
+        data = admin.get('/fls/business-days/', {
+            'partial': '1', 'sale_date': old.isoformat(), 'sale_date.verb': 'equal',
+            'sort1key': 'sale_date', 'sort1dir': 'desc', 'pagesize': '5', 'page': str(page)}).json
+        seen.extend(row['retail_point_id'] for row in data['data'])
+    assert sorted(seen) == [str(n) for n in range(9001, 9026)]
+    assert seen == sorted(seen, reverse=True)  # the tie-breaker follows the first sort's direction
+
+
+def download(browser, url):
+    """Tailbone writes the file in a thread behind a progress page; wait for it, then fetch it."""
+    before = set(threading.enumerate())
+    assert browser.get(url).status_int == 200
+    for thread in set(threading.enumerate()) - before:
+        thread.join()
+    return browser.get(f'{url}/download')
+
+
+def test_grids_download_csv_and_xlsx(admin):
+    for prefix in ('retail-points', 'shards', 'inbox', 'business-days', 'day-closes', 'summaries'):
+        csv = download(admin, f'/fls/{prefix}/csv')
+        assert csv.status_int == 200 and csv.body.count(b'\n') >= 1, prefix
+        xlsx = download(admin, f'/fls/{prefix}/xlsx')
+        assert xlsx.status_int == 200 and xlsx.body[:2] == b'PK', prefix  # a zip: the xlsx format
+
+
+def test_close_and_reclose_a_day_from_its_page(admin, config, app, shards, wsgi_app, users):
+    from conftest import csrf_token
+    make_shop(app, shards, 8103, 's01')
+    with config.appdb_engine.begin() as conn:
+        keys = inbox.accept(conn, [{'body': simplejson.dumps(make_order(random.Random(n), 8103, DAY, n),
+                                                             use_decimal=True)} for n in (1, 2)], 'sale', 'file')
+    config.get_app().get_fls_handler().get_processor().drain([key[1] for key in keys])
+    url = f'/fls/business-days/8103|{DAY.isoformat()}'
+    page = admin.get(url)
+    assert 'Close this day<' in page.text and f'{url}/close'.replace('|', '%7C') in page.text
+    confirm = admin.get(f'{url}/close')
+    assert 'will be computed from its 2 sales' in confirm.text and 'was closed before' not in confirm.text
+    done = admin.post(f'{url}/close', {'_csrf': csrf_token(confirm)}).follow()
+    assert 'Closed Retail point 8103' in done.text and 'Close this day again' in done.text
+    session = app.make_session()
+    close = session.query(app.model.FlsDayClose).filter_by(retail_point_id=8103, sale_date=DAY).one()
+    assert close.closes == 1 and close.requested_by == 'web:web_admin'
+    session.close()
+    again = admin.get(f'{url}/close')
+    assert 'was closed before' in again.text  # the re-close warning
+
+    for who in ('nobody', 'shardviewer'):  # no permission / a read-only role
+        browser = log_in(wsgi_app, users[who])
+        assert browser.get(f'{url}/close', expect_errors=True).status_int in (302, 403)
+        assert browser.post(f'{url}/close', {}, expect_errors=True).status_int in (302, 400, 403)
+    session = app.make_session()
+    assert session.query(app.model.FlsDayClose).filter_by(retail_point_id=8103).one().closes == 1
+    session.close()

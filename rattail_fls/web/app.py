@@ -10,6 +10,8 @@ the app from the same Tailbone and Theo pieces Theo's factory uses.
 from tailbone import app as tailbone_app
 from theo.config import integrate_corepos
 
+from rattail_fls.web import errors
+
 THEO_INCLUDES = ('theo.web.static', 'theo.web.subscribers', 'theo.web.views')
 
 
@@ -24,9 +26,15 @@ def template_directories(rattail_config):
 def main(global_config, **settings):
     """Return the Pyramid WSGI app; ``settings['rattail.config']`` names the config file."""
     rattail_config = tailbone_app.make_rattail_config(settings)
+    # Browser libraries from the app itself, not from CDNs (rattail_fls.web.weblibs).
+    rattail_config.setdefault('wuttaweb.static_libcache.module', 'rattail_fls.web.static')
     settings.setdefault('mako.directories', template_directories(rattail_config))
+    # Our deform widget templates first (checkbox labels), then Tailbone's.
+    settings.setdefault('pyramid_deform.template_search_path',
+                        'rattail_fls.web:templates/deform tailbone:templates/deform')
     tailbone_app.provide_postgresql_settings(settings)
     pyramid_config = tailbone_app.make_pyramid_config(settings)
     for spec in THEO_INCLUDES + ('rattail_fls.web.views',):
         pyramid_config.include(spec)
+    errors.add_error_view(pyramid_config)
     return pyramid_config.make_wsgi_app()

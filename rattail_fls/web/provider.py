@@ -11,6 +11,7 @@ from tailbone.providers import TailboneProvider
 MENU_ITEMS = [
     ("Retail Points", 'fls.retail_points'),
     ("Shards", 'fls.shards'),
+    ("Sales", 'fls.sales'),
     ("Inbox", 'fls.inbox'),
     ("Business Days", 'fls.business_days'),
     ("Day Closes", 'fls.day_closes'),
@@ -28,6 +29,7 @@ class FlsTailboneProvider(TailboneProvider):
         return {
             'title': "FLS",
             'type': 'menu',
-            'items': [{'title': title, 'route': route, 'perm': f'{route}.list'}
-                      for title, route in MENU_ITEMS],
+            'items': [{'title': "Dashboard", 'route': 'fls.dashboard', 'perm': 'fls.dashboard.view'}]
+                     + [{'title': title, 'route': route, 'perm': f'{route}.list'}
+                        for title, route in MENU_ITEMS],
         }

@@ -13,13 +13,13 @@ import colander
 from deform import widget as dfwidget
 from webhelpers2.html import HTML
 
-from tailbone.views import MasterView
-
 from rattail_fls.db.model.inbox import FlsInbox, REJECTED, REPLAYABLE
 from rattail_fls.sales import contract
+from rattail_fls.web import render
+from rattail_fls.web.views.master import FlsMasterView
 
 
-class InboxView(MasterView):
+class InboxView(FlsMasterView):
     """Master view for :class:`FlsInbox` (``id`` is unique; the partition key is not needed)."""
 
     model_class = FlsInbox
@@ -63,7 +63,8 @@ class InboxView(MasterView):
             f.set_readonly('status')
             f.set_readonly('errors')
             f.set_label('body', "Corrected payload (JSON); saving replays the row")
-            f.set_widget('body', dfwidget.TextAreaWidget(cols=100, rows=25))
+            f.set_widget('body', dfwidget.TextAreaWidget(attributes={
+                'rows': '25', 'style': 'font-family: monospace; font-size: 0.85em;'}))
             f.set_validator('body', self.valid_payload)
         else:
             f.set_renderer('body', self.render_body)
@@ -73,7 +74,7 @@ class InboxView(MasterView):
         return HTML.tag('ul', c=[HTML.tag('li', c=f"{e['field']}: {e['reason']}") for e in errors])
 
     def render_body(self, row, field):
-        return HTML.tag('pre', c=json.dumps(json.loads(row.body), indent=2))
+        return render.json_block(row.body)
 
     def valid_payload(self, node, value):
         """The whole contract, before anything is saved: the form shows each field's error."""
@@ -89,7 +90,9 @@ class InboxView(MasterView):
         except contract.Invalid as invalid:
             errors = invalid.errors
         if errors:
-            raise colander.Invalid(node, '; '.join(f"{e['field']}: {e['reason']}" for e in errors))
+            # Vue 2 templates decode &#39; but not &#34;: no double quotes in the message
+            message = '; '.join(f"{e['field']}: {e['reason']}" for e in errors)
+            raise colander.Invalid(node, message.replace('"', "'"))
 
     def save_edit_form(self, form):
         row = self.get_instance()
@@ -99,7 +102,8 @@ class InboxView(MasterView):
         return row
 
     def get_instance_title(self, row):
-        return f"#{row.id} {row.kind} {row.sale_num or ''}".strip()
+        what = "Sale" if row.kind == 'sale' else "Day close"
+        return f"Inbox row {row.id}: {what} {row.sale_num or ''} of retail point {row.retail_point_id}".strip()
 
 
 def defaults(config, **kwargs):

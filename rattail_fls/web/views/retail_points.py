@@ -9,17 +9,19 @@ import zoneinfo
 
 import colander
 from deform import widget as dfwidget
-from webhelpers2.html import tags
+from webhelpers2.html import HTML, tags
 
 from rattail.db import model
-from tailbone.views import MasterView
 
 from rattail_fls.config import ConfigError
 from rattail_fls.db.model.retail_points import FlsRetailPoint
 from rattail_fls.db.model.shards import FlsShard
+from rattail_fls.web import render
+from rattail_fls.web.views.master import FlsMasterView
+from rattail_fls.web.views.retail_point_figures import FIGURES, retail_point_figures
 
 
-class RetailPointView(MasterView):
+class RetailPointView(FlsMasterView):
     """Master view for :class:`FlsRetailPoint` (not deletable: its sales would be stranded)."""
 
     model_class = FlsRetailPoint
@@ -33,7 +35,7 @@ class RetailPointView(MasterView):
         'timezone': "Time Zone",
     }
 
-    grid_columns = ['retail_point_id', 'name', 'store', 'shard', 'timezone', 'active']
+    grid_columns = ['retail_point_id', 'name', 'store', 'shard', 'timezone', 'active'] + list(FIGURES)
     form_fields = ['retail_point_id', 'name', 'store', 'shard', 'timezone', 'active']
 
     @property
@@ -42,6 +44,9 @@ class RetailPointView(MasterView):
 
     def configure_grid(self, g):
         super().configure_grid(g)
+        for key, label in FIGURES.items():
+            g.set_label(key, label)
+            g.set_renderer(key, self.render_figure)
         g.set_sort_defaults('retail_point_id')
         g.set_link('retail_point_id')
         g.set_link('name')
@@ -58,6 +63,13 @@ class RetailPointView(MasterView):
         super().configure_form(f)
         f.set_helptext('timezone', "IANA time zone, e.g. Asia/Kolkata; empty = the app's default.")
         if self.viewing:
+            for key, label in FIGURES.items():
+                f.append(key)
+                f.set_label(key, label)
+                f.set_renderer(key, self.render_figure)
+            f.append('records')
+            f.set_label('records', "Its records")
+            f.set_renderer('records', self.render_records)
             f.set_renderer('store', self.render_store)
             f.set_renderer('shard', self.render_shard)
             return
@@ -69,6 +81,8 @@ class RetailPointView(MasterView):
         f.replace('store', 'store_uuid')
         f.set_label('store_uuid', "Store")
         stores = self.Session.query(model.Store).order_by(model.Store.id)
+        if f.model_instance is None or f.model_instance.store is None:
+            f.set_default('store_uuid', '')  # "(none)", not a placeholder
         f.set_widget('store_uuid', dfwidget.SelectWidget(
             values=[('', "(none)")] + [(s.uuid, f"{s.id} {s.name}") for s in stores]))
 
@@ -80,6 +94,7 @@ class RetailPointView(MasterView):
         current = None if self.creating else f.model_instance.shard
         if current is None:
             values.insert(0, ('', "(assign by policy)"))
+            f.set_default('shard_uuid', '')  # selected, instead of Buefy's "(please choose)" above it
         else:
             f.set_required('shard_uuid')
         f.set_widget('shard_uuid', dfwidget.SelectWidget(values=values))
@@ -103,7 +118,7 @@ class RetailPointView(MasterView):
         other = self.Session.query(FlsRetailPoint)\
                             .filter(FlsRetailPoint.retail_point_id == rp_id).first()
         if other is not None and other is not current:
-            errors['retail_point_id'] = f"Retail point ID {rp_id} is already used by \"{other}\""
+            errors['retail_point_id'] = f"Retail point ID {rp_id} is already used by ‘{other}’"
         if current is not None and current.shard is not None \
            and (rp_id != current.retail_point_id or data['shard_uuid'] != current.shard.uuid) \
            and self.shards.has_sales(current.shard.name, current.retail_point_id):
@@ -139,6 +154,33 @@ class RetailPointView(MasterView):
         if shard is None or shard is not retail_point.shard:
             self.shards.assign(self.Session(), retail_point, shard.name if shard else None)
 
+    def figures(self):
+        """Figures of the points on this page (or this one), read once per request."""
+        if not hasattr(self, '_figures'):
+            if self.viewing:
+                ids = [self.get_instance().retail_point_id]
+            else:
+                ids = [rp for (rp,) in self.Session.query(FlsRetailPoint.retail_point_id)]
+            self._figures = retail_point_figures(self.Session(), ids, self.app.today())
+        return self._figures
+
+    def render_figure(self, retail_point, field):
+        value = self.figures().get(retail_point.retail_point_id, {}).get(field)
+        if field == 'last_sale_received':
+            return render.format_time(self.app, value) or "never"
+        return str(value or 0)  # str: forms show a bare 0 as blank
+
+    def render_records(self, retail_point, field):
+        """Links to its sales, business days, day closes, summaries and inbox rows."""
+        rp = retail_point.retail_point_id
+        filtered = {'retail_point_id': rp, 'retail_point_id.verb': 'equal'}
+        links = [("Sales", 'fls.sales', {'retail_point_id': rp}),
+                 ("Business days", 'fls.business_days', filtered), ("Day closes", 'fls.day_closes', filtered),
+                 ("Summaries", 'fls.summaries', filtered), ("Inbox", 'fls.inbox', filtered)]
+        return HTML.tag('div', class_='buttons', c=[
+            tags.link_to(title, self.request.route_url(route, _query=query), class_='button is-small')
+            for title, route, query in links])
+
     def render_shard(self, retail_point, field):
         shard = retail_point.shard
         if shard is not None:
@@ -147,7 +189,7 @@ class RetailPointView(MasterView):
 
 def valid_timezone(node, value):
     if value not in zoneinfo.available_timezones():
-        raise colander.Invalid(node, f"\"{value}\" is not an IANA time zone (e.g. Asia/Kolkata)")
+        raise colander.Invalid(node, f"‘{value}’ is not an IANA time zone (e.g. Asia/Kolkata)")
 
 
 def invalid(node, errors):

@@ -7,10 +7,10 @@ import logging
 
 import sqlalchemy as sa
 
-from tailbone.views import MasterView
 
 from rattail_fls.config import ConfigError
 from rattail_fls.db.model.shards import FlsShard
+from rattail_fls.web.views.master import FlsMasterView
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 LIVE_FIELDS = ['database', 'retail_points', 'sales', 'lines', 'days']
 
 
-class ShardView(MasterView):
+class ShardView(FlsMasterView):
     """Master view for :class:`FlsShard`; storage and version are those ``fls-shards upgrade`` recorded."""
 
     model_class = FlsShard

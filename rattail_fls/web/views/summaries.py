@@ -9,12 +9,12 @@ import json
 
 from webhelpers2.html import HTML
 
-from tailbone.views import MasterView
-
 from rattail_fls.db.model.summaries import FlsSummary
+from rattail_fls.web import render
+from rattail_fls.web.views.master import FlsMasterView
 
 
-class SummaryView(MasterView):
+class SummaryView(FlsMasterView):
     """Master view for :class:`FlsSummary`; superseded versions stay listed beside the live one."""
 
     model_class = FlsSummary
@@ -29,30 +29,33 @@ class SummaryView(MasterView):
     form_fields = grid_columns + ['hold_reason', 'failure_class', 'last_error', 'created', 'sent_at',
                                   'forced', 'reconciliation', 'pushes', 'payload']
 
+    money_fields = ('total_including_miscellaneous', 'amount_total', 'total_cess')
+
     def configure_grid(self, g):
         super().configure_grid(g)
         g.set_sort_defaults('sale_date', 'desc')
         g.set_link('sale_num')
-        for field in ('total_including_miscellaneous', 'amount_total', 'total_cess'):
-            g.set_type(field, 'currency')
+
+    def get_instance_title(self, summary):
+        return f"Summary {summary.sale_num}, version {summary.version}"
 
     def configure_form(self, f):
         super().configure_form(f)
         f.set_renderer('reconciliation', self.render_reconciliation)
         f.set_renderer('pushes', self.render_pushes)
-        f.set_renderer('payload', lambda s, field: HTML.tag('pre', c=json.dumps(json.loads(s.payload), indent=2)))
+        f.set_renderer('payload', lambda summary, field: render.json_block(summary.payload))
 
     def render_reconciliation(self, summary, field):
         rows = [HTML.tag('tr', c=[HTML.tag('td', c=c['check']), HTML.tag('td', c=c['summary']),
-                                  HTML.tag('td', c=c['sales']), HTML.tag('td', c="ok" if c['ok'] else "MISMATCH")])
+                                  HTML.tag('td', c=c['sales']), HTML.tag('td', c=render.status_tag("ok" if c['ok'] else "MISMATCH"))])
                 for c in json.loads(summary.reconciliation)]
         head = HTML.tag('tr', c=[HTML.tag('th', c=h) for h in ("check", "summary", "sales", "")])
         return HTML.tag('table', c=[head] + rows)
 
     def render_pushes(self, summary, field):
-        return HTML.tag('ul', c=[HTML.tag('li', c=f"{p.attempted_at:%Y-%m-%d %H:%M:%S} "
-                                                  f"{'sent' if p.ok else p.failure_class or 'in flight'} "
-                                                  f"{p.http_status or ''} {p.message or ''}")
+        return HTML.tag('ul', c=[HTML.tag('li', c=[render.format_time(self.app, p.attempted_at), " ",
+                                                   render.status_tag('sent' if p.ok else p.failure_class or 'sending'),
+                                                   f" {p.http_status or ''} {p.message or ''}"])
                                  for p in summary.pushes])
 
 
