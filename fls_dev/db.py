@@ -50,6 +50,7 @@ def write_app_config(path, main_url, shards2_url, redis_url, extra=None):
         ('rattail_fls.db', 'shards2.url'): shards2_url,
         ('rattail_fls', 'redis.url'): redis_url,
         ('rattail_fls', 'partitions.premake_days'): '0',
+        ('rattail_fls', 'move.wait_seconds'): '20',
         ('logger_root', 'level'): 'WARNING',
         ('handler_console', 'level'): 'WARNING',
     }

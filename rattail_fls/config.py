@@ -32,6 +32,7 @@ DEFAULTS = {
     'storage': 'auto',
     'timescaledb.compress_after_days': '7',
     'partitions.premake_days': '3',
+    'move.wait_seconds': '300',
     'intake.max_body_bytes': '5000000',
     'intake.total_tolerance': '1.00',
     'intake.allow_negative_qty': 'false',

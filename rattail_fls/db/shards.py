@@ -19,11 +19,28 @@ from wuttjamaican.db.conf import make_engine_from_config
 from rattail_fls import config as fls_config
 from rattail_fls.config import ConfigError
 from rattail_fls.db import shard_migrations, storage as st
+from rattail_fls.db.model.moves import FlsShardMove, PAUSING_STATES
 from rattail_fls.db.model.retail_points import FlsRetailPoint
 from rattail_fls.db.model.shards import FlsShard
 from rattail_fls.db.model.sales import SHARD_SCHEMA, Sale, SaleLine
 
 log = logging.getLogger(__name__)
+
+
+def paused_retail_points(conn):
+    """``{retail_point_id: reason}`` of the shops whose sales must wait in the inbox.
+
+    A shop is paused while a move of its sales to another shard has not
+    flipped its assignment yet (``rattail fls-shards move``); the processor
+    leaves its rows pending and processes every other shop as usual.  One
+    query on a tiny table (``conn``: connection or session).
+    """
+    rows = conn.execute(sa.select(FlsShardMove.retail_point_id, FlsShardMove.source_shard,
+                                  FlsShardMove.target_shard)
+                        .where(FlsShardMove.state.in_(PAUSING_STATES)))
+    return {rp: f"retail point {rp} is moving from shard {source} to {target}; its sales wait "
+                "in the inbox until the move flips"
+            for rp, source, target in rows}
 
 
 class ShardRouter:

@@ -32,6 +32,11 @@ def timescaledb_state(conn):
 def choose_storage(conn, preference):
     """Storage for a new shard: TimescaleDB when usable (or required), else partitions."""
     state = timescaledb_state(conn)
+    if state == 'available' and 'timescaledb' not in conn.execute(
+            sa.text("SHOW shared_preload_libraries")).scalar():
+        # CREATE EXTENSION would end the connection (FATAL "must be preloaded")
+        log.warning("timescaledb is installed but not in shared_preload_libraries: not using it")
+        state = 'not preloaded'
     if state == 'available' and preference in ('auto', TIMESCALEDB):
         try:
             with conn.begin_nested():

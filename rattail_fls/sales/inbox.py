@@ -36,10 +36,17 @@ def accept(conn, items, kind, source, user_uuid=None):
     return sorted((tuple(r) for r in result), key=lambda key: key[1])
 
 
-def claim(conn, kind, limit, ids=()):
-    """Lock up to ``limit`` pending rows of ``kind``, the given ids first (``SKIP LOCKED``)."""
+def claim(conn, kind, limit, ids=(), skip_retail_points=()):
+    """Lock up to ``limit`` pending rows of ``kind``, the given ids first (``SKIP LOCKED``).
+
+    Rows of ``skip_retail_points`` (shops being moved) are left alone, so they
+    never fill a batch and starve the other shops.
+    """
     columns = [INBOX.c.received_on, INBOX.c.id, INBOX.c.body, INBOX.c.user_uuid, INBOX.c.attempts]
     pending = sa.and_(INBOX.c.status == PENDING, INBOX.c.kind == kind)
+    if skip_retail_points:
+        pending = sa.and_(pending, sa.or_(INBOX.c.retail_point_id.is_(None),
+                                          INBOX.c.retail_point_id.notin_(list(skip_retail_points))))
     rows = []
     if ids:
         rows = conn.execute(sa.select(*columns).where(pending, INBOX.c.id.in_(list(ids)))

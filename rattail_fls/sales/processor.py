@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 import sqlalchemy as sa
 
 from rattail_fls import config as fls_config
+from rattail_fls.db.shards import paused_retail_points
 from rattail_fls.db.model.inbox import DONE, DUPLICATE, REPLACED, SUPERSEDED, REJECTED
 from rattail_fls.sales import contract, inbox, store
 
@@ -43,6 +44,26 @@ def bump_business_days(conn, changes):
         'sales': [changes[k][0] for k in keys], 'lines': [changes[k][1] for k in keys]})
 
 
+def leave_paused_pending(settled, by_shard, paused):
+    """Keep the sales of paused shops (a shard move in progress) pending, with the reason.
+
+    ``inbox.claim`` already skips them; this catches a row whose shop was
+    paused between the claim and the routing.
+    """
+    if not paused:
+        return settled, by_shard
+    kept = {}
+    for shard, items in by_shard.items():
+        for row, sale in items:
+            reason = paused.get(sale['retail_point_id'])
+            if reason:
+                settled.append((row.received_on, row.id, 'pending',
+                                json.dumps([contract.error('retail_point_id', reason)])))
+            else:
+                kept.setdefault(shard, []).append((row, sale))
+    return settled, kept
+
+
 class SalesProcessor:
     """Claims pending sale rows, validates, routes and stores them in bulk."""
 
@@ -58,10 +79,12 @@ class SalesProcessor:
         rules = self.rules
         counts = Counter()
         with self.config.appdb_engine.begin() as conn:
-            rows = inbox.claim(conn, 'sale', limit or self.batch_size, ids)
+            paused = paused_retail_points(conn)
+            rows = inbox.claim(conn, 'sale', limit or self.batch_size, ids, skip_retail_points=paused)
             if not rows:
                 return counts
             settled, by_shard = self._validate_and_route(conn, rows, rules)
+            settled, by_shard = leave_paused_pending(settled, by_shard, paused)
             changes = defaultdict(lambda: [0, 0])
             storages = self.router.storages(conn) if by_shard else {}
             for shard, items in by_shard.items():
