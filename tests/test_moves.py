@@ -153,6 +153,8 @@ def test_paused_shop_waits_in_the_inbox_others_do_not(config, app, shards, datab
 
     killed = move_cmd(databases['config_path'], moving, 's02', kill_at='paused')
     assert killed.returncode == -signal.SIGKILL
+    listed = rattail(databases['config_path'], 'fls-shards', 'moves', '--retail-point', str(moving)).stdout
+    assert listed.splitlines()[1].split()[:4] == [str(moving), 's01', 's02', 'paused']
     rng = random.Random(3)
     # more than a batch of the paused shop first, so a batch could fill up with them
     post(intake_url, tokens[moving], [make_order(rng, moving, days[-1], 100 + n) for n in range(30)])

@@ -238,7 +238,8 @@ class ShardRouter:
         if current is not None and current is not shard and self.has_sales(current.name,
                                                                            retail_point.retail_point_id):
             raise ConfigError(f"retail point {retail_point.retail_point_id} has sales in shard "
-                              f"{current.name}; moving them is not supported by assign")
+                              f"{current.name}; move them with `rattail fls-shards move "
+                              f"{retail_point.retail_point_id} {shard.name}`")
         retail_point.shard = shard
         session.flush()
         return shard
