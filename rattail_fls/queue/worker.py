@@ -13,6 +13,18 @@ log = logging.getLogger(__name__)
 KINDS = ('sales_processing', 'day_close', 'send_summary')
 
 
+class StopBetweenBatches(SimpleWorker):
+    """In-process worker whose drain job ends after its current batch on SIGTERM.
+
+    RQ's warm shutdown waits for the running job, and a drain job under a
+    steady stream of sales would never end; this bounds the stop to one batch.
+    """
+
+    def handle_warm_shutdown_request(self):
+        jobs.request_stop()
+        super().handle_warm_shutdown_request()
+
+
 class ForkSafeWorker(Worker):
     """Forking worker whose work horse never reuses the parent's DB connections."""
 
@@ -27,8 +39,9 @@ class ForkSafeWorker(Worker):
 def make_worker(config, kinds, fork=False):
     """A worker on the configured queues of ``kinds``.
 
-    Default: :class:`rq.SimpleWorker` (jobs run in the worker process: no fork
-    per job, connections and config reused; the hot path wants this).  With
+    Default: :class:`StopBetweenBatches`, an :class:`rq.SimpleWorker` (jobs run
+    in the worker process: no fork per job, connections and config reused; the
+    hot path wants this).  With
     ``fork``, each job runs in a forked child, isolated from the others.
     """
     for kind in kinds:
@@ -37,7 +50,7 @@ def make_worker(config, kinds, fork=False):
     jobs.configure(config)
     connection = enqueue.redis_connection(config)
     queues = [Queue(fls_config.queue_name(config, kind), connection=connection) for kind in kinds]
-    return (ForkSafeWorker if fork else SimpleWorker)(queues, connection=connection)
+    return (ForkSafeWorker if fork else StopBetweenBatches)(queues, connection=connection)
 
 
 def start_sweeping(config, every_seconds, stop):

@@ -94,17 +94,18 @@ class SalesProcessor:
         counts.update(status for _, _, status, _ in settled)
         return counts
 
-    def drain(self, ids=()):
+    def drain(self, ids=(), stop=None):
         """Process batches until nothing more can be settled; returns the total Counter.
 
         Stops when a batch settles nothing (only rows left pending because
-        their shard is down), so an outage does not spin.
+        their shard is down), so an outage does not spin, and between batches
+        once ``stop()`` is true (a worker asked to shut down).
         """
         total = Counter()
         while True:
             counts = self.process(ids)
             total.update(counts)
-            if not counts or set(counts) == {'pending'}:
+            if not counts or set(counts) == {'pending'} or (stop is not None and stop()):
                 return total
             ids = ()
 
