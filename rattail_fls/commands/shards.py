@@ -1,4 +1,5 @@
-"""``rattail fls-shards list|upgrade|assign``: create, migrate, inspect and assign shards.
+"""``rattail fls-shards list|days|upgrade|assign|move|moves|place``: create, migrate, inspect,
+assign and move shards.
 
 Models are reached through ``app.model`` inside the commands: importing them at
 module level would map them before Continuum is set up (versioning breaks).
@@ -32,7 +33,7 @@ def list_shards(ctx: typer.Context):
         rows = shards.stats(session)
     session.close()
     print_table(rows, ['shard', 'schema', 'engine', 'storage', 'version', 'accept_new',
-                       'retail_points', 'sales', 'lines', 'days', 'database'])
+                       'retail_points', 'sales', 'lines', 'days', 'citus', 'database'])
 
 
 @fls_shards.command('days')
@@ -45,6 +46,18 @@ def days(ctx: typer.Context,
         rows = [row for name in shards.specs for row in shards.day_counts(name, retail_point)]
     print_table(rows, ['shard', 'retail_point_id', 'sale_date', 'sales', 'lines'])
     typer.echo(f"total: {sum(r['sales'] for r in rows)} sales, {sum(r['lines'] for r in rows)} lines")
+
+
+@fls_shards.command('place')
+def place(ctx: typer.Context,
+          shard: Annotated[str, typer.Argument(help="Shard name")],
+          node: Annotated[str, typer.Option(help="HOST:PORT of the Citus worker to move it to")]):
+    """Citus: move a whole shard (its distributed schema) to another worker (citus_schema_move)."""
+    app, session, shards = _session(ctx)
+    session.close()
+    with handle_errors():
+        shards.place(shard, node)
+    typer.echo(f"shard {shard} is now on {node}")
 
 
 @fls_shards.command('upgrade')

@@ -18,7 +18,7 @@ from wuttjamaican.db.conf import make_engine_from_config
 
 from rattail_fls import config as fls_config
 from rattail_fls.config import ConfigError
-from rattail_fls.db import shard_migrations, storage as st
+from rattail_fls.db import citus, shard_migrations, storage as st
 from rattail_fls.db.model.moves import FlsShardMove, PAUSING_STATES
 from rattail_fls.db.model.retail_points import FlsRetailPoint
 from rattail_fls.db.model.shards import FlsShard
@@ -130,8 +130,11 @@ class ShardRouter:
         for name in names or list(self.specs):
             spec = self.spec(name)
             with self.begin(name) as conn:
+                is_citus = citus.installed(conn)
+                steps = citus.prepare(conn, spec.schema) if is_citus else []
                 storage, version, applied = shard_migrations.upgrade_schema(
-                    conn, spec.schema, preference, compress_after)
+                    conn, spec.schema, citus.storage_preference(is_citus, preference), compress_after)
+                citus.finish(conn, spec.schema, steps)
                 premade = self._premake_partitions(conn, storage)
             shard = self.registry_row(session, name)
             shard.schema_name = spec.schema
@@ -174,9 +177,13 @@ class ShardRouter:
                     'database': self.engine(spec.engine_key).url.render_as_string(hide_password=True),
                     'accept_new': spec.accept_new,
                     'retail_points': counts.get(shard.uuid, 0) if shard else 0,
-                    'storage': None, 'version': None, 'sales': None, 'lines': None, 'days': None}
+                    'storage': None, 'version': None, 'sales': None, 'lines': None, 'days': None,
+                    'citus': None}
             if shard and shard.schema_version:
                 with self.begin(name) as conn:
+                    placed = citus.placement(conn, spec.schema)
+                    if placed is not None:
+                        info['citus'] = placed['node'] if placed['distributed'] else 'local'
                     storage = st.detect_storage(conn)
                     info.update(storage=storage, version=shard.schema_version,
                                 sales=conn.execute(sa.select(sa.func.count()).select_from(Sale)).scalar(),
@@ -195,6 +202,11 @@ class ShardRouter:
                 WHERE CAST(:rp AS integer) IS NULL OR s.retail_point_id = :rp
                 GROUP BY 1, 2 ORDER BY 2, 1"""), {'rp': retail_point_id})
             return [dict(r._mapping, shard=name) for r in rows]
+
+    def place(self, name, node):
+        """Move shard ``name`` (a Citus distributed schema) to the worker ``node`` = ``HOST:PORT``."""
+        with self.begin(name) as conn:
+            citus.place(conn, self.spec(name).schema, node)
 
     # -- assignment ----------------------------------------------------------------
 
