@@ -8,25 +8,20 @@ server runs as the ``postgres`` user (``initdb`` refuses root).
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
+from fls_dev.server import free_port
+
 PG_BIN = Path(os.environ.get('FLS_PG_BIN', '/usr/lib/postgresql/15/bin'))
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 class PrivateCluster:
     """``with PrivateCluster() as pg: pg.url`` -> ``postgresql://postgres@127.0.0.1:PORT``."""
 
     def __init__(self):
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix='fls-pg-'))
         self.data = self.dir / 'data'
         self.user = 'postgres' if os.geteuid() == 0 else None

@@ -5,7 +5,6 @@ the replica promoted, the same config keeps working, and nothing accepted is los
 it; the sweeper re-enqueues it)."""
 
 import json
-import socket
 import subprocess
 import time
 
@@ -15,6 +14,7 @@ import requests
 import simplejson
 import sqlalchemy as sa
 
+from fls_dev.server import free_port
 from fls_dev.loopback.shops import generate_orders, recent_days
 from rattail_fls.config import ConfigError
 from rattail_fls.queue.enqueue import parse_sentinel_url
@@ -43,12 +43,6 @@ def test_parse_sentinel_url_refuses(url, reason):
     with pytest.raises(ConfigError, match='redis.url') as error:
         parse_sentinel_url(url)
     assert reason in str(error.value)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def redis_server(tmp_path, name, *args):

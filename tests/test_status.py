@@ -4,7 +4,6 @@ import datetime
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,11 +14,12 @@ import requests
 import simplejson
 import sqlalchemy as sa
 
+from fls_dev.server import free_port
 from fls_dev.loopback.shops import generate_orders, recent_days
 from rattail_fls import status
 from rattail_fls.config import ConfigError
 
-from conftest import ROOT, make_shop, rattail, run_workers, write_test_config
+from conftest import make_shop, rattail, run_workers, write_test_config
 
 LIMITS = status.Thresholds(queue_warn=10, queue_critical=100, pending_age_warn_seconds=60,
                            pending_age_critical_seconds=600, rejected_window_hours=24, quiet_minutes=120,
@@ -95,14 +95,8 @@ def test_in_business_hours():
 
 # -- end to end -------------------------------------------------------------------------------
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def test_status_end_to_end(config, app, shards, databases, intake_url, redis_conn, tmp_path):
-    rp, quiet_rp = 401, 402
+    rp, quiet_rp = 441, 442
     token = make_shop(app, shards, rp, 's01')
     make_shop(app, shards, quiet_rp, 's02')
     orders = generate_orders([rp], recent_days(1), 3, seed=4)
