@@ -7,9 +7,9 @@ reported, not crashed on.  :func:`evaluate` (pure) turns figures and
 :class:`Thresholds` into problems with a level; the worst level gives the
 Nagios exit code (0 ok, 1 warning, 2 critical).
 
-Everything is cheap to read: counts use the inbox's partial index on pending
-rows and the small main-DB tables; shard sizes are catalog estimates, never
-``count(*)``.
+Pending rows come from the inbox's partial index, rejected ones from a scan of
+the inbox (bounded by ``fls-inbox prune``), the rest from small main-DB tables;
+shard sizes are catalog estimates, never ``count(*)``.
 """
 
 import datetime
