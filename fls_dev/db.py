@@ -55,6 +55,7 @@ def write_app_config(path, main_url, shards2_url, redis_url, extra=None):
         ('rattail_fls', 'intake.rate_limit_burst'): '100000',
         # Theo's CORE-POS pages read office_op: a closed loopback port, never an outside host.
         ('corepos.db.office_op', 'default.url'): 'mysql+pymysql://corepos@127.0.0.1:9/core_op',
+        ('rattail_fls', 'move.wait_seconds'): '20',
         ('logger_root', 'level'): 'WARNING',
         ('handler_console', 'level'): 'WARNING',
     }

@@ -1,4 +1,5 @@
-"""Private PostgreSQL and Redis servers that a test may stop, restart or break at will.
+"""Private PostgreSQL and Redis servers that a test may stop, restart or break at will, or use
+as a second database server.
 
 The shared servers (``FLS_PG_URL``, ``FLS_REDIS_URL``) serve every test and must never be
 restarted; a fault test starts its own here, on a free loopback port, in a temporary
@@ -15,11 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+from fls_dev.server import free_port
 
 
 def _wait(check, seconds, what):

@@ -5,7 +5,8 @@ import sqlalchemy as sa
 from conftest import RUN_ID, alembic, create_database, drop_database, write_test_config
 
 FLS_TABLES = {'fls_shard', 'fls_retail_point', 'fls_retail_point_version', 'fls_inbox', 'fls_api_token',
-              'fls_api_token_retail_point', 'fls_business_day', 'fls_day_close', 'fls_summary', 'fls_push_log'}
+              'fls_api_token_retail_point', 'fls_business_day', 'fls_day_close', 'fls_summary', 'fls_push_log',
+              'fls_shard_move'}
 
 
 def tables(url):

@@ -1,5 +1,5 @@
-"""``rattail fls-shards list|days|upgrade|assign|compress``: create, migrate, inspect, assign
-and compress shards.
+"""``rattail fls-shards list|days|upgrade|assign|compress|move|moves|place``: create, migrate,
+inspect, assign, compress and move shards.
 
 Models are reached through ``app.model`` inside the commands: importing them at
 module level would map them before Continuum is set up (versioning breaks).
@@ -7,6 +7,7 @@ module level would map them before Continuum is set up (versioning breaks).
 
 from typing import List, Optional
 
+import sqlalchemy as sa
 import typer
 from typing_extensions import Annotated
 
@@ -38,7 +39,7 @@ def list_shards(ctx: typer.Context):
             row['job_last_run'] = f"{row['job_last_run']:%Y-%m-%d %H:%M:%S}"
     print_table(rows, ['shard', 'schema', 'engine', 'storage', 'version', 'accept_new',
                        'retail_points', 'sales', 'lines', 'days', 'chunks', 'compressed', 'due',
-                       'job_status', 'job_last_run', 'database'])
+                       'job_status', 'job_last_run', 'citus', 'database'])
     for row in rows:
         if row['job_status'] == 'failed':
             typer.echo(f"warning: shard {row['shard']}: {row['jobs_failing']} of its {row['jobs']} compression "
@@ -57,6 +58,18 @@ def days(ctx: typer.Context,
         rows = [row for name in shards.specs for row in shards.day_counts(name, retail_point)]
     print_table(rows, ['shard', 'retail_point_id', 'sale_date', 'sales', 'lines'])
     typer.echo(f"total: {sum(r['sales'] for r in rows)} sales, {sum(r['lines'] for r in rows)} lines")
+
+
+@fls_shards.command('place')
+def place(ctx: typer.Context,
+          shard: Annotated[str, typer.Argument(help="Shard name")],
+          node: Annotated[str, typer.Option(help="HOST:PORT of the Citus worker to move it to")]):
+    """Citus: move a whole shard (its distributed schema) to another worker (citus_schema_move)."""
+    app, session, shards = _session(ctx)
+    session.close()
+    with handle_errors():
+        shards.place(shard, node)
+    typer.echo(f"shard {shard} is now on {node}")
 
 
 @fls_shards.command('upgrade')
@@ -121,3 +134,62 @@ def assign(ctx: typer.Context,
         session.commit()
     typer.echo(f"retail point {retail_point_id} -> shard {chosen.name}")
     session.close()
+
+
+@fls_shards.command('move')
+def move(ctx: typer.Context,
+         retail_point_id: Annotated[int, typer.Argument(help="Odoo retail_point_id of the shop to move")],
+         shard: Annotated[str, typer.Argument(help="Target shard name")],
+         dry_run: Annotated[bool, typer.Option(help="Print what would move; change nothing")] = False):
+    """Move a shop's sales to another shard (pause, copy, verify, flip, delete); rerun to resume."""
+    from rattail_fls.db.moves import ShardMover, MoveError
+
+    app, session, shards = _session(ctx)
+    with handle_errors():
+        mover = ShardMover(app.config)
+        if dry_run:
+            plan = mover.plan(session, retail_point_id, shard)
+            session.close()
+            _print_plan(plan)
+            return
+        try:
+            done = mover.move(session, retail_point_id, shard, progress=typer.echo)
+        except MoveError as error:
+            fail(str(error))
+        except sa.exc.DBAPIError as error:
+            fail(f"database error, the move stopped (rerun it to resume): {str(error.orig).strip()}")
+        finally:
+            session.close()
+    if done is None:
+        typer.echo(f"retail point {retail_point_id} is already in shard {shard}; nothing to move")
+    else:
+        typer.echo(f"moved retail point {retail_point_id} from {done.source_shard} to {done.target_shard}: "
+                   f"{done.sales} sales, {done.lines} lines, {done.days} days")
+
+
+def _print_plan(plan):
+    rp, source, target = plan['retail_point_id'], plan['source'], plan['target']
+    if source == target and not plan['resume']:
+        typer.echo(f"retail point {rp} is already in shard {target}; nothing would move")
+        return
+    if plan['resume']:
+        typer.echo(f"an unfinished move of retail point {rp} ({source} -> {target}) would resume "
+                   f"at state {plan['resume']}")
+    days = plan['days']
+    typer.echo(f"would move retail point {rp} from shard {source} to {target}: "
+               f"{sum(d['sales'] for d in days)} sales, {sum(d['lines'] for d in days)} lines, "
+               f"{len(days)} days")
+    print_table(days, ['sale_date', 'sales', 'lines', 'lots', 'total'])
+
+
+@fls_shards.command('moves')
+def list_moves(ctx: typer.Context,
+               retail_point: Annotated[Optional[int], typer.Option(help="Only this retail_point_id")] = None):
+    """Shard moves, newest first, with their state (an unfinished one resumes when rerun)."""
+    from rattail_fls.db.moves import moves
+
+    app, session, shards = _session(ctx)
+    rows = moves(session, retail_point)
+    session.close()
+    print_table(rows, ['retail_point_id', 'source', 'target', 'state', 'started', 'finished',
+                       'sales', 'lines', 'days', 'error'])

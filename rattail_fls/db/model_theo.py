@@ -8,3 +8,4 @@ from rattail_fls.db.model.inbox import *
 from rattail_fls.db.model.tokens import *
 from rattail_fls.db.model.business_days import *
 from rattail_fls.db.model.summaries import *
+from rattail_fls.db.model.moves import *

@@ -18,7 +18,8 @@ from wuttjamaican.db.conf import make_engine_from_config
 
 from rattail_fls import config as fls_config
 from rattail_fls.config import ConfigError
-from rattail_fls.db import shard_migrations, storage as st
+from rattail_fls.db import citus, shard_migrations, storage as st
+from rattail_fls.db.model.moves import FlsShardMove, PAUSING_STATES
 from rattail_fls.db.model.retail_points import FlsRetailPoint
 from rattail_fls.db.model.shards import FlsShard
 from rattail_fls.db.model.sales import SHARD_SCHEMA, Sale, SaleLine
@@ -28,6 +29,22 @@ log = logging.getLogger(__name__)
 #: What ``stats()`` tells of a TimescaleDB shard's compression (None for other shards).
 COMPRESSION_KEYS = ('chunks', 'compressed', 'due', 'jobs', 'job_last_run', 'job_status', 'jobs_failing',
                     'job_failures')
+
+
+def paused_retail_points(conn):
+    """``{retail_point_id: reason}`` of the shops whose sales must wait in the inbox.
+
+    A shop is paused while a move of its sales to another shard has not
+    flipped its assignment yet (``rattail fls-shards move``); the processor
+    leaves its rows pending and processes every other shop as usual.  One
+    query on a tiny table (``conn``: connection or session).
+    """
+    rows = conn.execute(sa.select(FlsShardMove.retail_point_id, FlsShardMove.source_shard,
+                                  FlsShardMove.target_shard)
+                        .where(FlsShardMove.state.in_(PAUSING_STATES)))
+    return {rp: f"retail point {rp} is moving from shard {source} to {target}; its sales wait "
+                "in the inbox until the move flips"
+            for rp, source, target in rows}
 
 
 class ShardRouter:
@@ -117,8 +134,11 @@ class ShardRouter:
         for name in names or list(self.specs):
             spec = self.spec(name)
             with self.begin(name) as conn:
+                is_citus = citus.installed(conn)
+                steps = citus.prepare(conn, spec.schema) if is_citus else []
                 storage, version, applied, warning = shard_migrations.upgrade_schema(
-                    conn, spec.schema, preference, compress_after)
+                    conn, spec.schema, citus.storage_preference(is_citus, preference), compress_after)
+                citus.finish(conn, spec.schema, steps)
                 premade = st.premake_days(conn, storage, self.premake_dates())
             if warning and warning not in warned:  # one per server answer, not one per shard
                 warned.add(warning)
@@ -174,9 +194,12 @@ class ShardRouter:
                     'accept_new': spec.accept_new,
                     'retail_points': counts.get(shard.uuid, 0) if shard else 0,
                     'storage': None, 'version': None, 'sales': None, 'lines': None, 'days': None,
-                    **dict.fromkeys(COMPRESSION_KEYS)}
+                    **dict.fromkeys(COMPRESSION_KEYS), 'citus': None}
             if shard and shard.schema_version:
                 with self.begin(name) as conn:
+                    placed = citus.placement(conn, spec.schema)
+                    if placed is not None:
+                        info['citus'] = placed['node'] if placed['distributed'] else 'local'
                     storage = st.detect_storage(conn)
                     info.update(storage=storage, version=shard.schema_version,
                                 sales=conn.execute(sa.select(sa.func.count()).select_from(Sale)).scalar(),
@@ -235,6 +258,11 @@ class ShardRouter:
                 GROUP BY 1, 2 ORDER BY 2, 1"""), {'rp': retail_point_id})
             return [dict(r._mapping, shard=name) for r in rows]
 
+    def place(self, name, node):
+        """Move shard ``name`` (a Citus distributed schema) to the worker ``node`` = ``HOST:PORT``."""
+        with self.begin(name) as conn:
+            citus.place(conn, self.spec(name).schema, node)
+
     # -- assignment ----------------------------------------------------------------
 
     def choose_shard(self, session):
@@ -277,7 +305,8 @@ class ShardRouter:
         if current is not None and current is not shard and self.has_sales(current.name,
                                                                            retail_point.retail_point_id):
             raise ConfigError(f"retail point {retail_point.retail_point_id} has sales in shard "
-                              f"{current.name}; moving them is not supported by assign")
+                              f"{current.name}; move them with `rattail fls-shards move "
+                              f"{retail_point.retail_point_id} {shard.name}`")
         retail_point.shard = shard
         session.flush()
         return shard

@@ -2,8 +2,10 @@
 
 import logging
 import uuid
+from urllib.parse import unquote
 
 import redis
+from redis.sentinel import Sentinel
 from rq import Queue, Retry
 
 from rattail_fls import config as fls_config
@@ -33,11 +35,52 @@ def _cached(config, key, make):
     return cache[key]
 
 
+SENTINEL_SCHEME = 'redis+sentinel://'
+TIMEOUTS = {'socket_connect_timeout': 5, 'socket_timeout': 30}
+
+
+def parse_sentinel_url(url):
+    """``redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`` ->
+    ``(hosts, service, db, password)``; the password is the Redis master's."""
+    rest = url[len(SENTINEL_SCHEME):]
+    password = None
+    if '@' in rest:
+        auth, rest = rest.rsplit('@', 1)
+        password = unquote(auth.split(':', 1)[-1]) or None
+    where, _, path = rest.partition('/')
+    parts = [p for p in path.split('/') if p]
+    problem = None
+    try:
+        hosts = [(host, int(port)) for host, port in (item.rsplit(':', 1) for item in where.split(','))]
+    except ValueError:
+        problem = "every sentinel must be HOST:PORT"
+    if not problem and not 1 <= len(parts) <= 2:
+        problem = "the path must be /SERVICE or /SERVICE/DB"
+    if not problem and len(parts) == 2 and not parts[1].isdigit():
+        problem = f"database {parts[1]!r} is not a number"
+    if problem:
+        raise fls_config.ConfigError(
+            f"[rattail_fls] redis.url {url!r}: {problem} "
+            "(redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB])")
+    return hosts, parts[0], int(parts[1]) if len(parts) == 2 else 0, password
+
+
+def make_redis(url):
+    """A client for ``url``: ``redis://``, ``rediss://``, ``unix://``, or a Sentinel-managed master
+    (``redis+sentinel://``: the client asks the sentinels for the current master and follows a
+    failover)."""
+    if url.startswith(SENTINEL_SCHEME):
+        hosts, service, db, password = parse_sentinel_url(url)
+        sentinel = Sentinel(hosts, sentinel_kwargs=dict(TIMEOUTS), **TIMEOUTS)
+        return sentinel.master_for(service, db=db, password=password)
+    return redis.Redis.from_url(url, **TIMEOUTS)
+
+
 def redis_connection(config):
     """One Redis client (connection pool) per URL per process."""
     url = _cached(config, 'redis.url', lambda: fls_config.get_setting(config, 'redis.url', required=True))
     if url not in _connections:
-        _connections[url] = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+        _connections[url] = make_redis(url)
     return _connections[url]
 
 

@@ -5,7 +5,16 @@ plain ``rq worker``, the config comes from ``RATTAIL_CONFIG_FILES`` (rattail's
 usual lookup) on first use.
 """
 
+import threading
+
 _state = {}
+#: Set when the worker running the jobs in-process is asked to shut down.
+_stopping = threading.Event()
+
+
+def request_stop():
+    """A warm shutdown began: a drain job stops after its current batch."""
+    _stopping.set()
 
 
 def configure(config):
@@ -59,6 +68,9 @@ def process_sales(ids):
     """Store the given pending sales, or with no ids (a drain job) everything pending."""
     if ids:
         return dict(_handler().get_processor().process(ids))
-    from rattail_fls.queue.enqueue import clear_wake
+    from rattail_fls.queue.enqueue import clear_wake, wake
     clear_wake(get_config(), 'sales_processing')
-    return dict(_handler().get_processor().drain())
+    total = _handler().get_processor().drain(stop=_stopping.is_set)
+    if _stopping.is_set():
+        wake(get_config(), 'sales_processing')  # what is left goes to the next worker
+    return dict(total)

@@ -21,7 +21,9 @@ STOPPING = threading.Event()
 
 
 class StoppableWorker:
-    """A stop request is honoured even when Redis is gone (RQ records it in Redis first)."""
+    """Stops promptly on SIGTERM: a stop is honoured even when Redis is gone (RQ records it in
+    Redis first), and a drain job ends after its current batch (RQ's warm shutdown waits for
+    the running job, and a drain under a steady stream of sales would never end)."""
 
     def request_stop(self, signum, frame):
         STOPPING.set()
@@ -30,6 +32,10 @@ class StoppableWorker:
         except redis.exceptions.RedisError:
             self._stop_requested = True  # pylint: disable=attribute-defined-outside-init
             raise StopRequested() from None
+
+    def handle_warm_shutdown_request(self):
+        jobs.request_stop()
+        super().handle_warm_shutdown_request()
 
 
 class FlsSimpleWorker(StoppableWorker, SimpleWorker):
@@ -50,8 +56,9 @@ class ForkSafeWorker(StoppableWorker, Worker):
 def make_worker(config, kinds, fork=False):
     """A worker on the configured queues of ``kinds``.
 
-    Default: :class:`rq.SimpleWorker` (jobs run in the worker process: no fork
-    per job, connections and config reused; the hot path wants this).  With
+    Default: :class:`StopBetweenBatches`, an :class:`rq.SimpleWorker` (jobs run
+    in the worker process: no fork per job, connections and config reused; the
+    hot path wants this).  With
     ``fork``, each job runs in a forked child, isolated from the others.
     """
     for kind in kinds:

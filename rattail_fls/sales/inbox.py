@@ -44,13 +44,20 @@ def accept(conn, items, kind, source, user_uuid=None):
     return [tuple(r) for r in result]
 
 
-def claim(conn, kind, limit, ids=(), only=False):
+def claim(conn, kind, limit, ids=(), only=False, skip_retail_points=()):
     """Lock up to ``limit`` pending rows of ``kind`` that are due, the given ids first (with
-    ``only``, just those), ``SKIP LOCKED``."""
+    ``only``, just those), ``SKIP LOCKED``.
+
+    Rows of ``skip_retail_points`` (shops being moved) are left alone, so they
+    never fill a batch and starve the other shops.
+    """
     columns = [INBOX.c.received_on, INBOX.c.id, INBOX.c.body, INBOX.c.sale, INBOX.c.user_uuid,
                INBOX.c.attempts, INBOX.c.retail_point_id]
     pending = sa.and_(INBOX.c.status == PENDING, INBOX.c.kind == kind,
                       sa.or_(INBOX.c.next_attempt_at.is_(None), INBOX.c.next_attempt_at <= sa.func.now()))
+    if skip_retail_points:
+        pending = sa.and_(pending, sa.or_(INBOX.c.retail_point_id.is_(None),
+                                          INBOX.c.retail_point_id.notin_(list(skip_retail_points))))
     rows = []
     if ids:
         rows = conn.execute(sa.select(*columns).where(pending, INBOX.c.id.in_(list(ids)))

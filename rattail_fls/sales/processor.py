@@ -29,6 +29,7 @@ from rattail_fls import config as fls_config, jsontext
 from rattail_fls.db import faults
 from rattail_fls.db.model.inbox import DEAD, DONE, DUPLICATE, PENDING, REPLACED, SUPERSEDED, REJECTED
 from rattail_fls.retry import RetryPolicy
+from rattail_fls.db.shards import paused_retail_points
 from rattail_fls.sales import contract, inbox, store
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,25 @@ def _reasons(field, reason):
     return json.dumps([contract.error(field, reason)])
 
 
+def leave_paused_pending(settled, by_shard, paused):
+    """Keep the sales of paused shops (a shard move in progress) pending, with the reason.
+
+    ``inbox.claim`` already skips them; this catches a row whose shop was
+    paused between the claim and the routing.
+    """
+    if not paused:
+        return settled, by_shard
+    kept = {}
+    for shard, items in by_shard.items():
+        for row, sale in items:
+            reason = paused.get(sale['retail_point_id'])
+            if reason:
+                settled.append((row.received_on, row.id, PENDING, _reasons('retail_point_id', reason)))
+            else:
+                kept.setdefault(shard, []).append((row, sale))
+    return settled, kept
+
+
 class SalesProcessor:
     """Claims pending sale rows, routes them and stores them in bulk."""
 
@@ -83,10 +103,12 @@ class SalesProcessor:
         """
         counts = Counter()
         with self.config.appdb_engine.begin() as conn:
-            rows = self._claim(conn, ids, limit or self.batch_size, only)
+            paused = paused_retail_points(conn)
+            rows = self._claim(conn, ids, limit or self.batch_size, only, paused)
             if not rows:
                 return counts
             settled, by_shard = self._route(conn, rows)
+            settled, by_shard = leave_paused_pending(settled, by_shard, paused)
             changes = defaultdict(lambda: [0, 0])
             storages = self.router.storages(conn) if by_shard else {}
             for shard, items in by_shard.items():
@@ -96,19 +118,20 @@ class SalesProcessor:
         counts.update(status for _, _, status, *_ in settled)
         return counts
 
-    def drain(self, ids=(), only=False):
+    def drain(self, ids=(), only=False, stop=None):
         """Process batches until nothing more can be settled; returns the total Counter.
 
         Stops when a batch settles nothing (only rows left pending because
-        their shard is down), so an outage does not spin.  With ``only``, just
-        the given ids (``import-fls-sales`` processes exactly what it read).
+        their shard is down), so an outage does not spin, and between batches
+        once ``stop()`` is true (a worker asked to shut down).  With ``only``,
+        just the given ids (``import-fls-sales`` processes exactly what it read).
         """
         total = Counter()
         ids = list(ids)
         while True:
             counts = self.process(ids, only=only)
             total.update(counts)
-            if not counts or set(counts) == {PENDING}:
+            if not counts or set(counts) == {PENDING} or (stop is not None and stop()):
                 return total
             if only:
                 ids = ids[self.batch_size:]
@@ -118,10 +141,10 @@ class SalesProcessor:
                 ids = []
 
     @staticmethod
-    def _claim(conn, ids, limit, only):
+    def _claim(conn, ids, limit, only, paused):
         if only:
-            return inbox.claim(conn, 'sale', limit, ids[:limit], only=True) if ids else []
-        return inbox.claim(conn, 'sale', limit, ids)
+            return inbox.claim(conn, 'sale', limit, ids[:limit], only=True, skip_retail_points=paused) if ids else []
+        return inbox.claim(conn, 'sale', limit, ids, skip_retail_points=paused)
 
     def _route(self, conn, rows):
         """Normalised sales per shard; rows no shard takes are rejected with the reason."""
