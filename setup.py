@@ -62,7 +62,6 @@ setup(
         ],
         'rattail.importing': [
             'to_fls_shards.from_fls_json.import = rattail_fls.importing.sales_files:FromFlsJsonToShards',
-            'to_odoo_summary.from_rattail.export = rattail_fls.importing.odoo_export:FromRattailToOdooSummary',
         ],
         'tailbone.providers': [
             'rattail_fls = rattail_fls.web.provider:FlsTailboneProvider',

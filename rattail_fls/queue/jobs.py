@@ -5,7 +5,12 @@ plain ``rq worker``, the config comes from ``RATTAIL_CONFIG_FILES`` (rattail's
 usual lookup) on first use.
 """
 
+import threading
+
 _state = {}
+
+#: Set by SIGTERM/SIGINT in ``fls-worker``: a running push batch starts no further push.
+STOPPING = threading.Event()
 
 
 def configure(config):
@@ -42,7 +47,7 @@ def process_day_closes(ids):
 def _pusher():
     if 'pusher' not in _state:
         from rattail_fls.summaries.push import SummaryPusher
-        _state['pusher'] = SummaryPusher(get_config())
+        _state['pusher'] = SummaryPusher(get_config(), stop=STOPPING)
     return _state['pusher']
 
 
@@ -50,18 +55,17 @@ def send_summaries(uuids):
     """Push the given summaries to Odoo if they are still due (same path as export-odoo-summary).
 
     A failed push does not fail the job: the outcome is in PostgreSQL (push
-    log, ``next_attempt_at`` with our exponential backoff), and a retryable
-    failure is scheduled again on this queue at its ``next_attempt_at`` (RQ's
-    scheduler, which ``fls-worker`` runs); if Redis loses that, the sweeper
-    enqueues it once due.  The job raises only when the push path itself
-    cannot run (database down...), and then RQ's own retries apply.  Held and
-    sent summaries are never pushed by a job.
+    log, ``next_attempt_at``), and the sweeper enqueues the summary again once
+    it is due: the one retry mechanism.  The job raises only when the push
+    path itself cannot run (database down...); what it claimed is then held
+    by a later run, what it did not is still due.  Held and sent summaries are
+    never pushed by a job.  Superseded Odoo records are retired afterwards
+    when the external API is configured.
     """
-    from rattail_fls.summaries.push import OUT_FAILED, schedule_retries
-
-    outcomes = _pusher().push_many(list(uuids))
-    schedule_retries(get_config(), [o for o in outcomes if o['outcome'] == OUT_FAILED])
-    return {o['uuid']: o['outcome'] for o in outcomes}
+    pusher = _pusher()
+    outcomes = pusher.push_many(list(uuids))
+    pusher.supersede()
+    return {o['uuid']: str(o['outcome']) for o in outcomes}
 
 
 def process_sales(ids):
