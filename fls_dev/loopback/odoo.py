@@ -231,7 +231,11 @@ def _execute(loopback, user, name, args, kwargs):
             if not user[2]:
                 raise _OdooError('odoo.exceptions.AccessError',
                                  "You are not allowed to modify 'Local Data' (cfed.local.data) records.")
-            ids, values = args[0], args[1]
+            # call_kw: write(records, *args[1:], **kwargs), as Odoo's api.call_kw does
+            if len(args) != 2 or kwargs:
+                raise _OdooError('builtins.TypeError', "BaseModel.write() takes 2 positional arguments "
+                                 "(ids, vals) and no keyword arguments")
+            ids, values = args
             missing = [i for i in ids if i not in loopback.records]
             if missing:
                 raise _OdooError('odoo.exceptions.MissingError',

@@ -100,7 +100,7 @@ class OdooApiClient:
         failure = self.authenticate()
         if failure is None:
             answer, failure = self.call('object', 'execute_kw', self.db, self.uid, self.key, MODEL,
-                                        'write', [[local_data_id]], {'is_latest_data': False})
+                                        'write', [[local_data_id], {'is_latest_data': False}])
         if failure is None:
             result, elapsed, excerpt = answer
             if result is True:
