@@ -64,7 +64,6 @@ setup(
             'rattail_fls = rattail_fls.commands',
         ],
         'rattail.importing': [
-            'to_odoo_summary.from_rattail.export = rattail_fls.importing.odoo_export:FromRattailToOdooSummary',
         ],
         'tailbone.providers': [
             'rattail_fls = rattail_fls.web.provider:FlsTailboneProvider',

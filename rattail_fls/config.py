@@ -77,6 +77,10 @@ DEFAULTS = {
     'odoo.retry_base_seconds': '60',
     'odoo.retry_max_seconds': '21600',
     'odoo.sweep_after_seconds': '60',
+    'odoo.api.url': None,
+    'odoo.api.db': None,
+    'odoo.api.login': None,
+    'odoo.api.key': None,
     'corepos.store_map': None,
     'corepos.unmapped_stores': 'identity',
     'corepos.max_delete_fraction': '0.5',
@@ -109,10 +113,6 @@ class FlsConfigExtension(WuttaConfigExtension):
     def configure(self, config):
         config.setdefault('rattail.importing.to_rattail_versions.from_rattail.import.default_handler',
                           'rattail_fls.importing.versions:FromTheoToTheoVersions')
-        config.setdefault('rattail.importing.to_odoo_summary.from_rattail.export.default_handler',
-                          'rattail_fls.importing.odoo_export:FromRattailToOdooSummary')
-        config.setdefault('rattail.importing.to_odoo_summary.from_rattail.export.default_cmd',
-                          'rattail export-odoo-summary')
         # CORE-POS API clients with timeouts and error reports (rattail_fls.coreapi).
         config.setdefault('rattail.corepos.handler', 'rattail_fls.coreapi:FlsCoreHandler')
         config.setdefault('corepos.api.factory', 'rattail_fls.coreapi:FlsCoreWebAPI')

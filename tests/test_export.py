@@ -7,10 +7,12 @@ where it matters: records on the Odoo side.  Summaries are made directly as
 depend on the day closer, except the end-to-end CLI test.
 """
 
+import dataclasses
 import datetime
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,12 +27,14 @@ import pytest
 import simplejson
 import sqlalchemy as sa
 
-from rattail_fls.db.model.summaries import FlsPushLog, FlsSummary
+from rattail_fls.db.model.summaries import FailureClass, FlsPushLog, FlsSummary
 from fls_dev.loopback.odoo import LoopbackOdoo
 from rattail_fls.odoo.client import APPLICATION, CONFIGURATION, TRANSIENT, OdooSummaryClient
 from rattail_fls import jsontext
-from rattail_fls.summaries import push
-from rattail_fls.summaries.push import Selection, SummaryPusher
+from rattail_fls.retry import RetryPolicy
+from rattail_fls.summaries import due as due_rules
+from rattail_fls.summaries.due import Selection
+from rattail_fls.summaries.push import SummaryPusher
 
 from conftest import ROOT, rattail, write_test_config
 
@@ -108,12 +112,15 @@ def odoo():
         yield server
 
 
-def pusher_for(config, odoo, workers=2, read_timeout=0.5, **settings):
-    """A pusher whose per-thread clients talk to the loopback (short timeouts)."""
+def pusher_for(config, odoo, workers=2, read_timeout=0.5, retry_base=None, max_attempts=None, **kwargs):
+    """A pusher whose per-thread clients talk to the loopback (short timeouts); ``retry_base``
+    and ``max_attempts`` override the configured retry policy."""
     pusher = SummaryPusher(config, workers=workers, client_factory=lambda cfg: OdooSummaryClient(
-        odoo.url, connect_timeout=1, read_timeout=read_timeout))
-    for name, value in settings.items():
-        setattr(pusher, name, value)
+        odoo.url, connect_timeout=1, read_timeout=read_timeout), **kwargs)
+    if retry_base is not None:
+        pusher.policy = dataclasses.replace(pusher.policy, base_seconds=retry_base)
+    if max_attempts is not None:
+        pusher.policy = dataclasses.replace(pusher.policy, max_attempts=max_attempts)
     return pusher
 
 
@@ -140,7 +147,7 @@ def test_success_records_everything(config, app, odoo):
     # The stored payload is the body, as the top-level object, decimals exact.
     [record] = odoo.records.values()
     stored = json.loads(row.payload)
-    assert record['data'] == stored
+    assert record['data'] == dict(stored, version=1)  # version 1 replaces nothing
     assert (record['sale_num'], record['retail_point_id'], record['date']) == \
         (stored['sale_num'], rp, DAY.isoformat())
     assert record['liquor_amount_total'] == 100.5 and record['total_including_miscellaneous'] == 105.5
@@ -174,12 +181,14 @@ def test_definite_retryable_failures(config, app, odoo, behaviour, failure_class
     report = run(config, odoo, rp)
     [outcome] = report.outcomes
     assert (outcome['outcome'], outcome['failure_class']) == ('failed', failure_class)
-    assert 'retry in 60s' in outcome['message']
+    # base 60 s, with jitter: between 30 and 60 s
+    delay = int(re.search(r'retry in (\d+)s', outcome['message']).group(1))
+    assert 30 <= delay <= 60
     assert not report.ok
     row = summary(config, uuid)
     assert (row.status, row.failure_class, row.attempts, row.local_data_id) == ('failed', failure_class, 1, None)
     assert text in row.last_error
-    assert row.next_attempt_at > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=50)
+    assert row.next_attempt_at > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=25)
     [log] = pushes(config, uuid)
     assert (log.ok, log.failure_class, log.http_status) == (False, failure_class, http_status)
     assert log.excerpt and text in (log.message + log.excerpt)
@@ -292,13 +301,13 @@ def test_backoff_doubles_and_attempts_are_bounded(config, app, odoo):
         with config.appdb_engine.begin() as conn:  # make it due now
             conn.execute(sa.text("UPDATE fls_summary SET next_attempt_at = now() WHERE uuid = :u "
                                  "AND next_attempt_at IS NOT NULL"), {'u': uuid})
-    assert delays == [10, 20]
+    assert 5 <= delays[0] <= 10 and 10 <= delays[1] <= 20  # doubling, with jitter
     row = summary(config, uuid)
     assert (row.status, row.attempts, row.next_attempt_at) == ('failed', 3, None)
     report = run(config, odoo, rp, retry_base=10, max_attempts=3)
     assert report.outcomes == [] and 'gave up after 3 attempts' in report.waiting[0]['why']
     assert odoo.requests == 3
-    assert push.backoff_seconds(30, 60, 21600) == 21600
+    assert RetryPolicy(60, 21600, jitter=False).delay(30) == 21600
 
 
 # -- what is never pushed, and what only an operator pushes ------------------
@@ -368,18 +377,32 @@ def test_dry_run_sends_and_changes_nothing(config, app, odoo):
     assert all(pushes(config, u) == [] for u in uuids)
 
 
+def backdate_claims(config, uuids, seconds=3600):
+    """Time passes: claims made now look as old as ``seconds``."""
+    with config.appdb_engine.begin() as conn:
+        conn.execute(sa.text("UPDATE fls_summary SET claimed_at = claimed_at - make_interval(secs => :s) "
+                             "WHERE uuid = ANY(:u)"), {'s': seconds, 'u': list(uuids)})
+
+
 def test_interrupted_push_is_held(config, app, odoo):
-    """A pusher killed between request and commit leaves an in-flight attempt: never push again blindly."""
+    """A pusher killed between request and commit leaves the summary sending: never push again blindly."""
     rp = new_rp()
-    [uuid] = make_summaries(app, rp)
+    [uuid] = make_summaries(app, rp, status='sending', attempts=1,
+                            claimed_at=datetime.datetime.now(datetime.timezone.utc))
     with config.appdb_engine.begin() as conn:
         conn.execute(FlsPushLog.__table__.insert().values(
-            summary_uuid=uuid, ok=False, failure_class=push.IN_FLIGHT, message='in flight'))
+            summary_uuid=uuid, ok=False, failure_class=FailureClass.IN_FLIGHT, message='in flight'))
+    # Not older than a request can take: it may still be on its way, so it waits.
+    report = run(config, odoo, rp)
+    assert report.outcomes == [] and 'being sent' in report.waiting[0]['why'] and not report.ok
+    backdate_claims(config, [uuid])
     [outcome] = run(config, odoo, rp).outcomes
     assert outcome['outcome'] == 'held'
     assert odoo.requests == 0
-    assert summary(config, uuid).status == 'held'
-    assert [log.failure_class for log in pushes(config, uuid)] == [push.INTERRUPTED]
+    row = summary(config, uuid)
+    assert (row.status, row.claimed_at) == ('held', None)
+    assert row.hold_reason == f"outcome unknown: check Odoo for sale_num {row.sale_num} before resending"
+    assert [log.failure_class for log in pushes(config, uuid)] == [FailureClass.INTERRUPTED]
 
 
 def test_outcome_lost_to_a_database_error_is_held(config, app, odoo, monkeypatch):
@@ -397,11 +420,12 @@ def test_outcome_lost_to_a_database_error_is_held(config, app, odoo, monkeypatch
         with pytest.raises(RuntimeError):  # the queue job's way: RQ retries the job
             pusher.push_many([second])
     assert odoo.requests == 2
-    assert {summary(config, u).status for u in (first, second)} == {'pending'}
+    assert {summary(config, u).status for u in (first, second)} == {'sending'}  # committed before
+    backdate_claims(config, [first, second])
     report = run(config, odoo, rp)
     assert [o['outcome'] for o in report.outcomes] == ['held', 'held'] and odoo.requests == 2
     for uuid in (first, second):
-        assert [log.failure_class for log in pushes(config, uuid)] == [push.INTERRUPTED]
+        assert [log.failure_class for log in pushes(config, uuid)] == [FailureClass.INTERRUPTED]
 
 
 # -- concurrency ---------------------------------------------------------------
@@ -425,7 +449,8 @@ def test_concurrent_exporters_create_each_record_once(config, app, odoo):
         thread.join()
     sent = [r.counts()['sent'] for r in reports]
     assert sum(sent) == 40 and all(sent), sent  # both really pushed, side by side
-    assert sum(r.counts()['skipped'] for r in reports) == 40
+    # each saw what the other had claimed or sent: skipped, never pushed again
+    assert {o['outcome'] for r in reports for o in r.outcomes} == {'sent', 'skipped'}
     per_sale_num = records_per_sale_num(odoo)
     assert len(per_sale_num) == 40 and set(per_sale_num.values()) == {1}
     assert odoo.requests == 40
@@ -473,11 +498,9 @@ def test_queue_job_retries_then_succeeds_once(config, app, odoo, send_queue):
     work_send_queue(config, odoo, retry_base=0)
     row = summary(config, uuid)
     assert (row.status, row.attempts) == ('failed', 1)
-    assert len(scheduled.get_job_ids()) == 1  # the retry, at next_attempt_at (RQ scheduler)
+    # One retry mechanism: nothing scheduled in RQ, no RQ retry; the sweeper enqueues it once due.
+    assert scheduled.get_job_ids() == [] and len(queue) == 0
     assert summary(config, held).status == 'held'  # a job never pushes a held summary
-    # Redis lost the schedule: the sweeper finds the due summary and enqueues it.
-    for job_id in scheduled.get_job_ids():
-        scheduled.remove(job_id, delete_job=True)
     result = sweeper.sweep(config)
     assert result.get('send_summary', 0) >= 1
     for kind in ('sales_processing', 'day_close'):  # keep other tests' queues as they were
@@ -506,7 +529,7 @@ def test_sweepable_summaries(config, app):
     with config.appdb_engine.begin() as conn:
         conn.execute(sa.text("UPDATE fls_summary SET created = now() - interval '1 hour' "
                              "WHERE uuid = :u"), {'u': old})
-        found = set(push.sweepable(conn, config))
+        found = set(due_rules.sweepable(conn, config))
     assert {old, due} <= found
     assert not {fresh, later, operator, held} & found
 
@@ -655,10 +678,12 @@ def test_cli_killed_mid_push_is_held_not_pushed_twice(config, app, cli_config, l
     assert loop.requests == before + 1, "the exporter never reached Odoo"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert summary(config, uuid).status == 'sending'  # committed before the request left
+    backdate_claims(config, [uuid])  # older than the Odoo timeouts: its outcome is unknown
     result = export(cli_config, '--retail-point', str(rp), '--no-close')
     assert result.returncode == 1
     assert 'held 1' in result.stdout and 'outcome unknown' in result.stdout
     assert loop.requests == before + 1
     row = summary(config, uuid)
     assert row.status == 'held'
-    assert [log.failure_class for log in pushes(config, uuid)] == [push.INTERRUPTED]
+    assert [log.failure_class for log in pushes(config, uuid)] == [FailureClass.INTERRUPTED]

@@ -5,7 +5,11 @@ benches push here instead.  It checks requests as the real controller and
 Odoo's JSON-RPC dispatcher do, stores what a successful push would create in
 ``cfed.local.data``, and can be switched to every other answer the real
 endpoint (or a reverse proxy in front of it) gives, so that the client's
-handling of each can be tested.
+handling of each can be tested.  It also answers Odoo's external API at
+``/jsonrpc`` (``common.login``/``authenticate``, ``object.execute_kw``
+``write``/``search_read`` on ``cfed.local.data``) as Odoo does: a JSON-RPC 2.0
+result, ``false`` for a refused login, and the ``error`` envelope with
+``AccessDenied``, ``AccessError``, ``MissingError`` or an unknown database.
 
 Run standalone with ``python -m fls_dev.loopback.odoo --port 8069``.
 """
@@ -23,6 +27,8 @@ import bcrypt
 log = logging.getLogger(__name__)
 
 PATH = '/api/sales-summary'
+#: Odoo's external API (``common`` and ``object`` services over JSON-RPC 2.0).
+RPC_PATH = '/jsonrpc'
 
 #: Content types Odoo's JSON-RPC dispatcher accepts.
 JSON_MIMETYPES = ('application/json', 'application/json-rpc')
@@ -51,8 +57,11 @@ class LoopbackOdoo:
     counts every request, whatever its answer.
     """
 
-    def __init__(self, port=0, secret=None, delay=0.0, hang_seconds=10.0):
+    def __init__(self, port=0, secret=None, delay=0.0, hang_seconds=10.0, db='odoo', users=None):
         self.port = port
+        #: External API: the database name, and ``{login: (uid, key, may_write)}``.
+        self.db = db
+        self.users = dict(users or {'fls-export': (2, 'api-key', True)})
         self.secret = secret
         self.delay = delay
         self.hang_seconds = hang_seconds
@@ -73,6 +82,11 @@ class LoopbackOdoo:
         if self._url is None:
             raise RuntimeError("LoopbackOdoo is not started")
         return self._url
+
+    @property
+    def base_url(self):
+        """Odoo's address (``odoo.api.url``); the external API is at ``base_url + '/jsonrpc'``."""
+        return self.url[:-len(PATH)]
 
     @property
     def requests(self):
@@ -163,6 +177,87 @@ class LoopbackOdoo:
         return local_data_id
 
 
+class _OdooError(Exception):
+    """An exception Odoo serialises into the ``error`` envelope (``data.name`` is its dotted class)."""
+
+    def __init__(self, name, message):
+        super().__init__(message)
+        self.name, self.message = name, message
+
+
+ACCESS_DENIED = 'odoo.exceptions.AccessDenied'
+
+
+def _check_db(loopback, db):
+    if db != loopback.db:  # Odoo 16-18 fail opening the registry of a database that does not exist
+        raise _OdooError('psycopg2.OperationalError',
+                         f'connection to server failed: FATAL:  database "{db}" does not exist')
+
+
+def _dispatch(loopback, service, method, args):
+    """What ``odoo.http.dispatch_rpc`` answers for the calls the exporter makes."""
+    if service == 'common' and method in ('login', 'authenticate'):
+        if len(args) != (3 if method == 'login' else 4):
+            raise _OdooError('builtins.TypeError', f'{method}() takes a different number of arguments')
+        db, login, key = args[:3]
+        _check_db(loopback, db)
+        user = loopback.users.get(login)
+        return user[0] if user and user[1] == key else False
+    if service == 'object' and method == 'execute_kw':
+        if len(args) < 6:
+            raise _OdooError('builtins.TypeError', 'execute_kw() missing required arguments')
+        db, uid, key, model, name, margs = args[:6]
+        kwargs = args[6] if len(args) > 6 else {}
+        _check_db(loopback, db)
+        user = next((u for u in loopback.users.values() if u[0] == uid and u[1] == key), None)
+        if user is None:
+            raise _OdooError(ACCESS_DENIED, 'Access Denied')
+        if model != 'cfed.local.data':
+            raise _OdooError('builtins.KeyError', repr(model))
+        return _execute(loopback, user, name, margs, kwargs)
+    raise _OdooError('builtins.KeyError', repr(method) if service in ('common', 'object') else repr(service))
+
+
+def _execute(loopback, user, name, args, kwargs):
+    """``write`` and ``search_read`` on ``cfed.local.data``."""
+    with loopback._lock:
+        if name == 'search_read':
+            domain = args[0] if args else kwargs.get('domain', [])
+            fields = kwargs.get('fields') or ['id', 'sale_num', 'is_latest_data']
+            rows = [dict(record, id=i) for i, record in loopback.records.items()
+                    if all(_match(dict(record, id=i), term) for term in domain)]
+            return [{f: row.get(f) for f in fields} for row in rows]
+        if name == 'write':
+            if not user[2]:
+                raise _OdooError('odoo.exceptions.AccessError',
+                                 "You are not allowed to modify 'Local Data' (cfed.local.data) records.")
+            # call_kw: write(records, *args[1:], **kwargs), as Odoo's api.call_kw does
+            if len(args) != 2 or kwargs:
+                raise _OdooError('builtins.TypeError', "BaseModel.write() takes 2 positional arguments "
+                                 "(ids, vals) and no keyword arguments")
+            ids, values = args
+            missing = [i for i in ids if i not in loopback.records]
+            if missing:
+                raise _OdooError('odoo.exceptions.MissingError',
+                                 'Record does not exist or has been deleted.\n'
+                                 f'(Record: cfed.local.data({", ".join(map(str, missing))},), User: {user[0]})')
+            unknown = sorted(set(values) - set(next(iter(loopback.records.values()), values)))
+            if unknown:
+                raise _OdooError('builtins.ValueError', f'Invalid field {unknown[0]!r} on model '
+                                                        "'cfed.local.data'")
+            for i in ids:
+                loopback.records[i].update(values)
+            return True
+    raise _OdooError('builtins.AttributeError', f"The method 'cfed.local.data.{name}' does not exist")
+
+
+def _match(record, term):
+    field, op, value = term
+    if op != '=':
+        raise _OdooError('builtins.ValueError', f'Invalid leaf {term!r} (loopback: only "=")')
+    return record.get(field) == value
+
+
 def _check_behaviour(name):
     if name not in BEHAVIOURS:
         raise ValueError(f"unknown behaviour {name!r}; expected one of {', '.join(BEHAVIOURS)}")
@@ -191,7 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour in _FRONT:
             self._front(behaviour, loopback)
             return
-        if urlsplit(self.path).path != PATH:
+        if urlsplit(self.path).path not in (PATH, RPC_PATH):
             self._html(404, 'Not Found', 'The requested URL was not found on the server.')
             return
         if self.command != 'POST':
@@ -211,7 +306,26 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._text(400, 'Invalid JSON-RPC data')
             return
-        self._controller(behaviour, body, loopback)
+        if urlsplit(self.path).path == RPC_PATH:
+            self._rpc(body, loopback)
+        else:
+            self._controller(behaviour, body, loopback)
+
+    def _rpc(self, body, loopback):
+        """Odoo's ``/jsonrpc`` dispatcher: ``common.login|authenticate`` and ``object.execute_kw``."""
+        request_id = body.get('id')
+        params = body.get('params') if isinstance(body.get('params'), dict) else {}
+        service, method, args = params.get('service'), params.get('method'), params.get('args') or []
+        try:
+            result = _dispatch(loopback, service, method, list(args))
+        except _OdooError as error:
+            self._json({'jsonrpc': '2.0', 'id': request_id, 'error': {
+                'code': 200, 'message': 'Odoo Server Error',
+                'data': {'name': error.name, 'message': error.message, 'arguments': [error.message],
+                         'context': {}, 'debug': f'Traceback (most recent call last):\n'
+                                                 f'{error.name}: {error.message}\n'}}})
+            return
+        self._json({'jsonrpc': '2.0', 'id': request_id, 'result': result})
 
     def _front(self, behaviour, loopback):
         if behaviour == 'hang':

@@ -29,12 +29,12 @@ import simplejson
 import urllib3
 
 from rattail_fls.config import ConfigError, get_number, get_setting
+from rattail_fls.db.model.summaries import FailureClass
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = 'transient'
-CONFIGURATION = 'configuration'
-APPLICATION = 'application'
+TRANSIENT, CONFIGURATION, APPLICATION = (FailureClass.TRANSIENT, FailureClass.CONFIGURATION,
+                                         FailureClass.APPLICATION)
 
 #: How much of a response body (or exception text) a result keeps.
 EXCERPT_LENGTH = 500
@@ -119,7 +119,7 @@ class OdooSummaryClient:
                 self.url, data=body, timeout=self.timeout, allow_redirects=False,
                 headers={'Content-Type': 'application/json', 'Accept': 'application/json'})
         except requests.RequestException as error:
-            result = _from_exception(error, time.monotonic() - start)
+            result = from_exception(error, time.monotonic() - start)
         else:
             result = _from_response(response, time.monotonic() - start)
         if result.ok:
@@ -131,7 +131,7 @@ class OdooSummaryClient:
         return result
 
 
-def _failure(kind, message, elapsed, http_status=None, excerpt='', maybe_delivered=False):
+def failure_result(kind, message, elapsed, http_status=None, excerpt='', maybe_delivered=False):
     return PushResult(ok=False, local_data_id=None, failure=kind, http_status=http_status,
                       message=message, excerpt=excerpt[:EXCERPT_LENGTH], elapsed=elapsed,
                       maybe_delivered=maybe_delivered)
@@ -147,62 +147,83 @@ def _is_connect_failure(error):
                                urllib3.exceptions.ConnectTimeoutError))
 
 
-def _from_exception(error, elapsed):
+def from_exception(error, elapsed):
     """Network trouble is transient, except what only an operator can fix."""
     text = f'{type(error).__name__}: {error}'
     if isinstance(error, requests.exceptions.SSLError):
-        return _failure(CONFIGURATION, "TLS error talking to Odoo", elapsed, excerpt=text)
+        return failure_result(CONFIGURATION, "TLS error talking to Odoo", elapsed, excerpt=text)
     if isinstance(error, requests.Timeout):
         if isinstance(error, requests.ConnectTimeout):
-            return _failure(TRANSIENT, "timed out connecting to Odoo", elapsed, excerpt=text)
-        return _failure(TRANSIENT, "timed out waiting for Odoo's answer", elapsed, excerpt=text,
+            return failure_result(TRANSIENT, "timed out connecting to Odoo", elapsed, excerpt=text)
+        return failure_result(TRANSIENT, "timed out waiting for Odoo's answer", elapsed, excerpt=text,
                         maybe_delivered=True)
     if isinstance(error, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                           requests.exceptions.InvalidSchema)):
-        return _failure(CONFIGURATION, "invalid Odoo URL", elapsed, excerpt=text)
+        return failure_result(CONFIGURATION, "invalid Odoo URL", elapsed, excerpt=text)
     if isinstance(error, requests.ConnectionError):
         if _is_connect_failure(error):
-            return _failure(TRANSIENT, "could not reach Odoo", elapsed, excerpt=text)
-        return _failure(TRANSIENT, "connection to Odoo lost before its answer", elapsed,
+            return failure_result(TRANSIENT, "could not reach Odoo", elapsed, excerpt=text)
+        return failure_result(TRANSIENT, "connection to Odoo lost before its answer", elapsed,
                         excerpt=text, maybe_delivered=True)
     # Anything else broke after connecting (e.g. a truncated answer): assume it may have arrived.
-    return _failure(TRANSIENT, "HTTP error talking to Odoo", elapsed, excerpt=text,
+    return failure_result(TRANSIENT, "HTTP error talking to Odoo", elapsed, excerpt=text,
                     maybe_delivered=True)
+
+
+def http_failure(response, elapsed):
+    """The failure an HTTP status other than 200 means (shared with the external API), else None."""
+    status = response.status_code
+    if status == 200:
+        return None
+    excerpt = response.text[:EXCERPT_LENGTH]
+    reason = f"HTTP {status} {response.reason or ''}".rstrip()
+    # 504: a proxy gave up waiting for Odoo, which may still have created the record.
+
+    def failure(kind, message):
+        return failure_result(kind, message, elapsed, http_status=status, excerpt=excerpt,
+                              maybe_delivered=status == 504)
+
+    if status >= 500 or status in (408, 429):
+        return failure(TRANSIENT, reason)
+    if 300 <= status < 400:
+        location = response.headers.get('Location')
+        return failure(CONFIGURATION, f"{reason}: redirected to {location}; "
+                                      "set the Odoo URL to the final address")
+    if status == 404:
+        return failure(CONFIGURATION, f"{reason}: endpoint missing (module not installed, "
+                                      "wrong URL, or no database selected)")
+    if response.headers.get('Content-Type', '').startswith('text/plain') and excerpt.strip():
+        reason = f"{reason}: {excerpt.strip().splitlines()[0][:200]}"
+    return failure(CONFIGURATION, reason)
+
+
+def json_envelope(response, elapsed):
+    """``(data, None)`` for an HTTP 200 JSON object, else ``(None, failure)``."""
+    failure = http_failure(response, elapsed)
+    if failure is not None:
+        return None, failure
+    excerpt = response.text[:EXCERPT_LENGTH]
+    try:
+        data = response.json()
+    except ValueError:
+        return None, failure_result(APPLICATION, "HTTP 200 but the body is not JSON", elapsed, 200, excerpt)
+    if not isinstance(data, dict):
+        return None, failure_result(APPLICATION, "HTTP 200 but the body is not a JSON object", elapsed, 200, excerpt)
+    return data, None
 
 
 def _from_response(response, elapsed):
     """Apply the success rule; classify the rest by status, then by body."""
-    status = response.status_code
-    excerpt = response.text[:EXCERPT_LENGTH]
+    data, failure = json_envelope(response, elapsed)
+    if failure is not None:
+        return failure
+    status, excerpt = response.status_code, response.text[:EXCERPT_LENGTH]
 
     def failure(kind, message):
-        # 504: a proxy gave up waiting for Odoo, which may still have created the record.
-        return _failure(kind, message, elapsed, http_status=status, excerpt=excerpt,
-                        maybe_delivered=status == 504)
+        return failure_result(kind, message, elapsed, http_status=status, excerpt=excerpt)
 
-    if status != 200:
-        reason = f"HTTP {status} {response.reason or ''}".rstrip()
-        if status >= 500 or status in (408, 429):
-            return failure(TRANSIENT, reason)
-        if 300 <= status < 400:
-            location = response.headers.get('Location')
-            return failure(CONFIGURATION, f"{reason}: redirected to {location}; "
-                                          "set odoo.url to the final address")
-        if status == 404:
-            return failure(CONFIGURATION, f"{reason}: endpoint missing (module not installed, "
-                                          "wrong URL, or no database selected)")
-        if response.headers.get('Content-Type', '').startswith('text/plain') and excerpt.strip():
-            reason = f"{reason}: {excerpt.strip().splitlines()[0][:200]}"
-        return failure(CONFIGURATION, reason)
-
-    try:
-        data = response.json()
-    except ValueError:
-        return failure(APPLICATION, "HTTP 200 but the body is not JSON")
-    if not isinstance(data, dict):
-        return failure(APPLICATION, "HTTP 200 but the body is not a JSON object")
     if 'error' in data:
-        return failure(APPLICATION, _error_message(data['error']))
+        return failure(APPLICATION, error_message(data['error']))
     result = data.get('result')
     if not isinstance(result, dict):
         return failure(APPLICATION, "HTTP 200 without a result")
@@ -217,7 +238,7 @@ def _from_response(response, elapsed):
                       message="Success", excerpt=excerpt, elapsed=elapsed)
 
 
-def _error_message(error):
+def error_message(error):
     """The most useful text of a JSON-RPC ``error`` envelope."""
     if not isinstance(error, dict):
         return f"Odoo error: {error!r}"[:200]
@@ -235,12 +256,17 @@ def make_odoo_client(config):
     parts = urlsplit(url)
     if parts.scheme not in ('http', 'https') or not parts.netloc:
         raise ConfigError(f"[rattail_fls] odoo.url must start with http:// or https://, not {url!r}")
-    timeouts = {}
+    connect_timeout, read_timeout = odoo_timeouts(config)
+    return OdooSummaryClient(url, secret=get_setting(config, 'odoo.secret') or None,
+                             connect_timeout=connect_timeout, read_timeout=read_timeout)
+
+
+def odoo_timeouts(config):
+    """``(odoo.connect_timeout, odoo.read_timeout)``, validated: every Odoo request uses them."""
+    timeouts = []
     for key in ('odoo.connect_timeout', 'odoo.read_timeout'):
         value = get_number(config, key)
         if not (value > 0 and math.isfinite(value)):
             raise ConfigError(f"[rattail_fls] {key} must be a positive number of seconds, not {value!r}")
-        timeouts[key] = value
-    return OdooSummaryClient(url, secret=get_setting(config, 'odoo.secret') or None,
-                             connect_timeout=timeouts['odoo.connect_timeout'],
-                             read_timeout=timeouts['odoo.read_timeout'])
+        timeouts.append(value)
+    return tuple(timeouts)

@@ -18,8 +18,10 @@ JOBS = {
     'day_close': 'rattail_fls.queue.jobs.process_day_closes',
     'send_summary': 'rattail_fls.queue.jobs.send_summaries',
 }
-# RQ retries need the worker's scheduler (fls-worker starts it).
+# RQ retries need the worker's scheduler (fls-worker starts it).  Not for send_summary: its
+# one retry mechanism is the sweeper on next_attempt_at (rattail_fls.summaries.pushstate).
 RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
+NO_RQ_RETRY = frozenset({'send_summary'})
 RESULT_TTL, FAILURE_TTL = 3600, 7 * 86400
 # A wake flag outlives a lost drain job by at most this long (the sweeper covers the gap).
 WAKE_TTL = 300
@@ -95,7 +97,8 @@ def enqueue(config, kind, ids, function=None, job_id=None):
     sweeper enqueues them again.
     """
     try:
-        job = get_queue(config, kind).enqueue(function or JOBS[kind], list(ids), retry=RETRY, job_id=job_id,
+        job = get_queue(config, kind).enqueue(function or JOBS[kind], list(ids), job_id=job_id,
+                                              retry=None if kind in NO_RQ_RETRY else RETRY,
                                               result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL)
     except redis.exceptions.RedisError as error:
         log.warning("could not enqueue %d %s rows (the sweeper will): %s", len(ids), kind, error)

@@ -8,13 +8,14 @@ usual lookup) on first use.
 import threading
 
 _state = {}
-#: Set when the worker running the jobs in-process is asked to shut down.
-_stopping = threading.Event()
+#: Set by SIGTERM/SIGINT in ``fls-worker`` (a warm shutdown): a drain job stops after its
+#: current batch, a running push batch starts no further push.
+STOPPING = threading.Event()
 
 
 def request_stop():
-    """A warm shutdown began: a drain job stops after its current batch."""
-    _stopping.set()
+    """A warm shutdown began."""
+    STOPPING.set()
 
 
 def configure(config):
@@ -42,7 +43,7 @@ def process_day_closes(ids):
 def _pusher():
     """One pusher per worker process (its connection pool and Odoo clients are reused)."""
     if 'pusher' not in _state:
-        _state['pusher'] = _handler().make_pusher()
+        _state['pusher'] = _handler().make_pusher(stop=STOPPING)
     return _state['pusher']
 
 
@@ -50,18 +51,17 @@ def send_summaries(uuids):
     """Push the given summaries to Odoo if they are still due (same path as export-odoo-summary).
 
     A failed push does not fail the job: the outcome is in PostgreSQL (push
-    log, ``next_attempt_at`` with our exponential backoff), and a retryable
-    failure is scheduled again on this queue at its ``next_attempt_at`` (RQ's
-    scheduler, which ``fls-worker`` runs); if Redis loses that, the sweeper
-    enqueues it once due.  The job raises only when the push path itself
-    cannot run (database down...), and then RQ's own retries apply.  Held and
-    sent summaries are never pushed by a job.
+    log, ``next_attempt_at``), and the sweeper enqueues the summary again once
+    it is due: the one retry mechanism.  The job raises only when the push
+    path itself cannot run (database down...); what it claimed is then held
+    by a later run, what it did not is still due.  Held and sent summaries are
+    never pushed by a job.  Superseded Odoo records are retired afterwards
+    when the external API is configured.
     """
-    from rattail_fls.summaries.push import OUT_FAILED, schedule_retries
-
-    outcomes = _pusher().push_many(list(uuids))
-    schedule_retries(get_config(), [o for o in outcomes if o['outcome'] == OUT_FAILED])
-    return {o['uuid']: o['outcome'] for o in outcomes}
+    pusher = _pusher()
+    outcomes = pusher.push_many(list(uuids))
+    pusher.supersede()
+    return {o['uuid']: str(o['outcome']) for o in outcomes}
 
 
 def process_sales(ids):
@@ -70,7 +70,7 @@ def process_sales(ids):
         return dict(_handler().get_processor().process(ids))
     from rattail_fls.queue.enqueue import clear_wake, wake
     clear_wake(get_config(), 'sales_processing')
-    total = _handler().get_processor().drain(stop=_stopping.is_set)
-    if _stopping.is_set():
+    total = _handler().get_processor().drain(stop=STOPPING.is_set)
+    if STOPPING.is_set():
         wake(get_config(), 'sales_processing')  # what is left goes to the next worker
     return dict(total)

@@ -7,8 +7,10 @@ makes the daily partitions of the coming days ahead of time (the inbox's, and
 those of every shard on native partitions: ``partitions.premake_days``), so the
 workers' hot path runs no DDL in steady state, and enqueues day summaries
 due for a push to Odoo: pending ones older than ``odoo.sweep_after_seconds``
-and failed ones whose next attempt is due (pushing claims each summary, so an
-extra enqueue never pushes twice).
+and failed ones whose next attempt is due, the one retry of a failed push
+(pushing claims each summary, so an extra enqueue never pushes twice).  A
+summary left ``sending`` longer than a request can take is held (its outcome
+is unknown).
 """
 
 import logging
@@ -17,6 +19,7 @@ from collections import defaultdict
 from rattail_fls import config as fls_config
 from rattail_fls.queue import enqueue
 from rattail_fls.sales import inbox
+from rattail_fls.summaries import due, pushstate
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +47,9 @@ def sweep(config):
         result[kind] = len(ids)
         log.info("sweeper re-enqueued %d overdue %s rows", len(ids), kind)
     if 'send_summary' in enqueue.JOBS:
-        from rattail_fls.summaries.push import sweepable
-        with config.appdb_engine.connect() as conn:
-            uuids = sweepable(conn, config)
+        with config.appdb_engine.begin() as conn:
+            pushstate.hold_stale(conn, due.request_seconds(config))  # logs each one
+            uuids = due.sweepable(conn, config)
         for start in range(0, len(uuids), batch):
             enqueue.enqueue(config, 'send_summary', uuids[start:start + batch])
         if uuids:

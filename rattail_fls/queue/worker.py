@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 KINDS = ('sales_processing', 'day_close', 'send_summary')
 
 
-#: Set by SIGTERM/SIGINT: :func:`run` stops instead of starting another worker.
-STOPPING = threading.Event()
+#: Set by SIGTERM/SIGINT: :func:`run` stops instead of starting another worker, and a
+#: running push batch starts no further push (the ones in flight end within the Odoo timeouts).
+STOPPING = jobs.STOPPING
 
 
 class StoppableWorker:

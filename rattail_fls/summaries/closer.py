@@ -3,7 +3,12 @@
 A day may be closed any number of times.  Each close recomputes the summaries
 from the shard; a summary whose payload changed gets a new version and the old
 one is marked superseded (both stay visible); an unchanged one is left as it
-is, so re-closing never causes a re-push.  A close remembers the business
+is, so re-closing never causes a re-push.  The payload is exactly what Odoo
+stores (its controller keeps the whole body as ``data``), and is built in a
+total order, so "changed" means a change Odoo would see.  A summary that was
+sent (or is being sent) and has no sales left on a re-close is held with
+that reason, never quietly superseded: Odoo keeps its record, and an operator
+decides.  A close remembers the business
 day's ``change_count`` it saw (read before the shard is), so a sale stored
 later makes the close stale, whatever the clocks of the transactions, and the
 nightly export closes the day again.
@@ -16,7 +21,7 @@ import sqlalchemy as sa
 
 from rattail_fls.config import ConfigError, get_total_tolerance
 from rattail_fls.db.model.business_days import FlsBusinessDay
-from rattail_fls.db.model.summaries import FlsDayClose, FlsSummary, HELD, PENDING, SUPERSEDED
+from rattail_fls.db.model.summaries import GONE_REASON, FlsDayClose, FlsSummary, SummaryStatus
 from rattail_fls.jsontext import dumps
 from rattail_fls.summaries.aggregate import aggregate_day
 
@@ -95,8 +100,8 @@ class DayCloser:
     def _store(self, session, retail_point_id, day, summaries):
         live = {s.sale_num: s for s in session.query(FlsSummary)
                 .filter_by(retail_point_id=retail_point_id, sale_date=day)
-                .filter(FlsSummary.status != SUPERSEDED)}
-        result = {'new': 0, 'unchanged': 0, 'superseded': 0, 'held': 0, 'new_uuids': []}
+                .filter(FlsSummary.status != SummaryStatus.SUPERSEDED)}
+        result = {'new': 0, 'unchanged': 0, 'superseded': 0, 'held': 0, 'gone': 0, 'new_uuids': []}
         for summary in summaries:
             payload = dumps(summary['payload'])
             old = live.pop(summary['sale_num'], None)
@@ -105,7 +110,7 @@ class DayCloser:
                 continue
             version = 1
             if old is not None:
-                old.status = SUPERSEDED
+                old.status = SummaryStatus.SUPERSEDED
                 version = old.version + 1
                 result['superseded'] += 1
                 session.flush()  # the live-version index allows one non-superseded row
@@ -114,7 +119,7 @@ class DayCloser:
                 uuid=self.app.make_uuid(),  # known now: no flush per summary just to learn it
                 sale_num=summary['sale_num'], version=version, retail_point_id=retail_point_id,
                 sale_date=day, sale_counter_id=summary['key'][1], payment_journal_id=summary['key'][2],
-                status=HELD if held else PENDING, payload=payload,
+                status=SummaryStatus.HELD if held else SummaryStatus.PENDING, payload=payload,
                 hold_reason="reconciliation mismatch: " + ', '.join(
                     c['check'] for c in summary['checks'] if not c['ok']) if held else None,
                 reconciled=summary['reconciled'], reconciliation=json.dumps(summary['checks']),
@@ -124,8 +129,16 @@ class DayCloser:
             result['held'] += held
             result['new_uuids'].append(new.uuid)
         for gone in live.values():  # its sales moved to another day or shop
-            gone.status = SUPERSEDED
-            result['superseded'] += 1
+            if gone.local_data_id is not None or gone.status == SummaryStatus.SENDING:
+                gone.status = SummaryStatus.HELD
+                gone.next_attempt_at = None
+                gone.hold_reason = (f"{GONE_REASON} of {day}: no sales left for it; its Odoo record "
+                                    f"{gone.local_data_id or '(being sent)'} is still live")[:255]
+                result['gone'] += 1
+                log.warning("summary %s was sent but has no sales left: held", gone.sale_num)
+            else:
+                gone.status = SummaryStatus.SUPERSEDED
+                result['superseded'] += 1
         return result
 
     def due_days(self, until, retail_point_ids=None):

@@ -6,6 +6,8 @@ it adds a new ``version`` and supersedes the old one, so at most one version
 per ``sale_num`` is live (not superseded) and the operator sees them all.
 """
 
+import enum
+
 import sqlalchemy as sa
 from sqlalchemy import orm
 
@@ -13,9 +15,54 @@ from rattail.db import model
 
 __all__ = ['FlsDayClose', 'FlsSummary', 'FlsPushLog']
 
-#: Summary statuses.  ``held``: not pushed (reconciliation mismatch, or an
-#: earlier push's outcome is unknown) until an operator forces or resends it.
-PENDING, SENT, FAILED, SUPERSEDED, HELD = 'pending', 'sent', 'failed', 'superseded', 'held'
+
+class SummaryStatus(enum.StrEnum):
+    """``fls_summary.status``.
+
+    ``sending``: claimed by a pusher, committed before its request leaves (one
+    pusher per summary); ``held``: not pushed (reconciliation mismatch, an
+    unknown outcome, or gone on a re-close) until an operator resends it.
+    """
+    PENDING = 'pending'
+    SENDING = 'sending'
+    SENT = 'sent'
+    FAILED = 'failed'
+    HELD = 'held'
+    SUPERSEDED = 'superseded'
+
+
+class FailureClass(enum.StrEnum):
+    """Why Odoo did not take a request (``failure_class`` of summaries and the push log).
+
+    ``in_flight`` and ``interrupted`` mark a push log row whose request may be
+    on the wire, or was when its pusher stopped before recording the outcome.
+    """
+    TRANSIENT = 'transient'
+    CONFIGURATION = 'configuration'
+    APPLICATION = 'application'
+    IN_FLIGHT = 'in_flight'
+    INTERRUPTED = 'interrupted'
+
+
+class PushOutcome(enum.StrEnum):
+    """What one run did with one summary (reports and the CLI)."""
+    SENT = 'sent'
+    FAILED = 'failed'
+    HELD = 'held'
+    SKIPPED = 'skipped'
+    WOULD_SEND = 'would_send'
+
+
+class PushAction(enum.StrEnum):
+    """``fls_push_log.action``: the summary's POST, or retiring its Odoo record (external API)."""
+    PUSH = 'push'
+    RETIRE = 'retire'
+
+
+PENDING, SENDING, SENT, FAILED, HELD, SUPERSEDED = SummaryStatus
+
+#: A held summary whose sales left its day on a re-close: its Odoo record stays live.
+GONE_REASON = "gone on re-close"
 
 
 class FlsDayClose(model.Base):
@@ -66,7 +113,10 @@ class FlsSummary(model.Base):
     sale_counter_id = sa.Column(sa.Integer(), nullable=False)
     payment_journal_id = sa.Column(sa.Integer(), nullable=False)
     status = sa.Column(sa.String(length=20), nullable=False, default=PENDING)
-    payload = sa.Column(sa.Text(), nullable=False, doc="The JSON object pushed to Odoo (without encrypted_sale_num).")
+    payload = sa.Column(sa.Text(), nullable=False, doc="""
+    The summary as the day close built it; the body pushed adds ``version`` and,
+    from version 2, ``replaces_local_data_id`` (and ``encrypted_sale_num``).
+    """)
     total_including_miscellaneous = sa.Column(sa.Numeric(18, 4), nullable=False)
     amount_total = sa.Column(sa.Numeric(18, 4), nullable=False)
     total_cess = sa.Column(sa.Numeric(18, 4), nullable=False)
@@ -83,6 +133,15 @@ class FlsSummary(model.Base):
     failure_class = sa.Column(sa.String(length=20), nullable=True)
     sent_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
     local_data_id = sa.Column(sa.Integer(), nullable=True, doc="Odoo's cfed.local.data id once sent.")
+    claimed_at = sa.Column(sa.DateTime(timezone=True), nullable=True, doc="""
+    When a pusher moved it to ``sending`` (committed before the request left).
+    """)
+    replaces_local_data_id = sa.Column(sa.Integer(), nullable=True, doc="""
+    The Odoo record of the earlier version this one replaces, as sent in its body.
+    """)
+    retired_at = sa.Column(sa.DateTime(timezone=True), nullable=True, doc="""
+    When Odoo was told (external API) that this superseded version's record is no longer the latest.
+    """)
 
     def __str__(self):
         return f"{self.sale_num} v{self.version}"
@@ -99,6 +158,8 @@ class FlsPushLog(model.Base):
 
     id = sa.Column(sa.BigInteger(), sa.Identity(), primary_key=True)
     summary_uuid = sa.Column(sa.String(length=32), nullable=False)
+    action = sa.Column(sa.String(length=10), nullable=False, default=PushAction.PUSH,
+                       server_default=PushAction.PUSH.value)
     summary = orm.relationship(FlsSummary, backref=orm.backref('pushes', order_by='FlsPushLog.id'))
     attempted_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
     ok = sa.Column(sa.Boolean(), nullable=False)

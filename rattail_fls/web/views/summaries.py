@@ -22,11 +22,13 @@ class SummaryView(FlsMasterView):
     route_prefix = 'fls.summaries'
     creatable = editable = deletable = False
     labels = {'sale_num': "Sale Num", 'retail_point_id': "Retail Point ID",
-              'local_data_id': "Odoo Record"}
+              'local_data_id': "Odoo Record", 'replaces_local_data_id': "Replaces Odoo Record",
+              'retired_at': "Retired in Odoo"}
     grid_columns = ['sale_num', 'version', 'status', 'sale_date', 'retail_point_id', 'sale_count',
                     'total_including_miscellaneous', 'amount_total', 'total_cess', 'reconciled',
                     'attempts', 'local_data_id']
     form_fields = grid_columns + ['hold_reason', 'failure_class', 'last_error', 'created', 'sent_at',
+                                  'claimed_at', 'replaces_local_data_id', 'retired_at',
                                   'forced', 'reconciliation', 'pushes', 'payload']
 
     money_fields = ('total_including_miscellaneous', 'amount_total', 'total_cess')
@@ -53,7 +55,7 @@ class SummaryView(FlsMasterView):
         return HTML.tag('table', c=[head] + rows)
 
     def render_pushes(self, summary, field):
-        return HTML.tag('ul', c=[HTML.tag('li', c=[render.format_time(self.app, p.attempted_at), " ",
+        return HTML.tag('ul', c=[HTML.tag('li', c=[render.format_time(self.app, p.attempted_at), f" {p.action} ",
                                                    render.status_tag('sent' if p.ok else p.failure_class or 'sending'),
                                                    f" {p.http_status or ''} {p.message or ''}"])
                                  for p in summary.pushes])
