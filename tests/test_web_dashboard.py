@@ -4,11 +4,21 @@ import datetime
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import sqlalchemy as sa
 
 from fls_dev.server import free_port
 
 from conftest import log_in
+
+
+@pytest.fixture
+def admin(wsgi_app, users):
+    """An administrator in a session of its own: grids remember the filters of the links followed
+    here, which would hide other tests' rows from the shared ``admin``."""
+    browser = log_in(wsgi_app, users['admin'])
+    browser.get('/root/yes', status=302)
+    return browser
 
 
 def add_days(config, retail_point_id, figures):
