@@ -10,7 +10,6 @@ import simplejson
 
 from fls_dev.loopback.shops import make_order
 from rattail_fls.sales import inbox
-from rattail_fls.sales.processor import SalesProcessor
 from rattail_fls.summaries.closer import DayCloser
 from rattail_fls.web.views.sales import parse_criteria
 
@@ -50,7 +49,7 @@ def shop_sales(app, config, shards):
     with config.appdb_engine.begin() as conn:
         keys = inbox.accept(conn, [{'body': simplejson.dumps(o, use_decimal=True)} for o in orders],
                             'sale', 'file')
-    assert SalesProcessor(config).drain([key[1] for key in keys])['done'] == 60
+    assert config.get_app().get_fls_handler().get_processor().drain([key[1] for key in keys])['done'] == 60
     DayCloser(config).close(8501, DAY1)
     return orders
 

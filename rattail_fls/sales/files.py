@@ -10,13 +10,14 @@ from collections import Counter
 from pathlib import Path
 
 from rattail_fls import config as fls_config
+from rattail_fls.db.model.inbox import DEAD, DONE, DUPLICATE, PENDING, REJECTED, REPLACED, SUPERSEDED
 from rattail_fls.sales import contract
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = ('.json', '.jsonl', '.ndjson')
 #: What a run counts, in the order it reports them.
-OUTCOMES = ('done', 'replaced', 'duplicate', 'superseded', 'rejected', 'pending', 'dead')
+OUTCOMES = (DONE, REPLACED, DUPLICATE, SUPERSEDED, REJECTED, PENDING, DEAD)
 
 
 def read_orders(path):
@@ -75,14 +76,14 @@ class SalesFiles:
         if broken:
             with self.config.appdb_engine.begin() as conn:
                 self.intake.keep_rejected(conn, [(line, errors) for _, line, errors in broken], 'file', user_uuid)
-            counts['rejected'] += len(broken)
+            counts[REJECTED] += len(broken)
         submission = self.intake.submit_sales(None, [order for _, order in readable], source='file',
                                               check_stored=False, user_uuid=user_uuid,
                                               wake_workers=False)
         pending = []
         for (where, _), result in zip(readable, submission.results):
-            if result['status'] == 'rejected':
-                counts['rejected'] += 1
+            if result['status'] == REJECTED:
+                counts[REJECTED] += 1
                 log.warning("rejected %s: %s", where, contract.Invalid(result['errors']))
             else:
                 pending.append(result['inbox_id'])
@@ -95,7 +96,7 @@ class SalesFiles:
         for where, order, errors in chunk:
             sale, errors = (None, errors) if errors else self.intake.check_sale(order)
             if errors:
-                counts['rejected'] += 1
+                counts[REJECTED] += 1
                 log.warning("would reject %s: %s", where, contract.Invalid(errors))
             else:
                 valid.append(sale)
@@ -103,6 +104,5 @@ class SalesFiles:
             stored = self.intake.stored_hashes(conn, valid)
         for sale in valid:
             known = stored.get((sale['retail_point_id'], sale['sale_num']))
-            counts['duplicate' if known == sale['content_hash'] else
-                   'replaced' if known else 'done'] += 1
+            counts[DUPLICATE if known == sale['content_hash'] else REPLACED if known else DONE] += 1
         return counts

@@ -9,6 +9,7 @@ shop: the inbox rows are committed before :meth:`Intake.submit_sales` returns,
 and only then is work enqueued.
 """
 
+import enum
 import json
 from dataclasses import dataclass, field
 
@@ -20,7 +21,14 @@ from rattail_fls.sales import contract, inbox
 from rattail_fls.sales.auth import Authenticator, intake_engine
 from rattail_fls.sales.clock import ShopClock
 
-ACCEPTED, DUPLICATE, REJECTED_ = 'accepted', 'duplicate', 'rejected'
+class Answer(enum.StrEnum):
+    """What the door answers for each sale of a request."""
+    ACCEPTED = 'accepted'
+    DUPLICATE = 'duplicate'
+    REJECTED = 'rejected'
+
+
+ACCEPTED, DUPLICATE, REJECTED_ = Answer
 
 
 class Forbidden(Exception):

@@ -13,6 +13,7 @@ per sale.  Resends are recognised by ``(retail_point_id, sale_num)``:
 """
 
 import datetime
+import enum
 import io
 from collections import defaultdict
 from dataclasses import dataclass
@@ -23,7 +24,15 @@ import sqlalchemy as sa
 from rattail_fls.db import storage as st
 from rattail_fls.db.model import sales as tables
 
-CREATED, DUPLICATE, REPLACED, SUPERSEDED = 'created', 'duplicate', 'replaced', 'superseded'
+class Written(enum.StrEnum):
+    """What the shard did with a sale of the batch."""
+    CREATED = 'created'
+    DUPLICATE = 'duplicate'
+    REPLACED = 'replaced'
+    SUPERSEDED = 'superseded'
+
+
+CREATED, DUPLICATE, REPLACED, SUPERSEDED = Written
 
 SALE_COLUMNS = [c.name for c in tables.Sale.__table__.columns if c.name != 'stored_at']
 LINE_COLUMNS = [c.name for c in tables.SaleLine.__table__.columns]

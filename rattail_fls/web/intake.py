@@ -154,7 +154,7 @@ def submit_batch(request, intake):
 
 def batch_answer(submission):
     return answer(200, job_id=submission.job_id, accepted=submission.count(core.ACCEPTED),
-                  duplicate=submission.count(core.DUPLICATE), rejected=submission.count('rejected'),
+                  duplicate=submission.count(core.DUPLICATE), rejected=submission.count(core.REJECTED_),
                   results=submission.results)
 
 

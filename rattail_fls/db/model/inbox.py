@@ -6,6 +6,8 @@ fixed and replayed.  The table is partitioned by day on ``received_on``, so
 pruning old days is dropping partitions (``rattail fls-inbox prune``).
 """
 
+import enum
+
 import sqlalchemy as sa
 
 from rattail.db import model
@@ -15,8 +17,17 @@ __all__ = ['FlsInbox']
 #: Statuses of an inbox row; only ``pending`` rows are (re)processed.  ``rejected``: the
 #: contract or the database refused it (reasons in ``errors``); ``dead``: a shard fault
 #: outlasted ``intake.max_attempts`` tries.  Both can be fixed and replayed.
-PENDING, DONE, DUPLICATE, REPLACED, SUPERSEDED, REJECTED, DEAD = (
-    'pending', 'done', 'duplicate', 'replaced', 'superseded', 'rejected', 'dead')
+class InboxStatus(enum.StrEnum):
+    PENDING = 'pending'
+    DONE = 'done'
+    DUPLICATE = 'duplicate'
+    REPLACED = 'replaced'
+    SUPERSEDED = 'superseded'
+    REJECTED = 'rejected'
+    DEAD = 'dead'
+
+
+PENDING, DONE, DUPLICATE, REPLACED, SUPERSEDED, REJECTED, DEAD = InboxStatus  # the members, by name
 FINAL = (DONE, DUPLICATE, REPLACED, SUPERSEDED)
 #: What an operator may replay (pending too: it clears a backoff).
 REPLAYABLE = (REJECTED, DEAD, PENDING)
@@ -26,7 +37,7 @@ class FlsInbox(model.Base):
     """One received payload: a sale order or a day close."""
     __tablename__ = 'fls_inbox'
     __table_args__ = (
-        sa.Index('fls_inbox_ix_pending', 'status', 'id', postgresql_where=sa.text("status = 'pending'")),
+        sa.Index('fls_inbox_ix_pending', 'status', 'id', postgresql_where=sa.text(f"status = '{PENDING}'")),
         sa.Index('fls_inbox_ix_id', 'id'),
         sa.Index('fls_inbox_ix_sale', 'retail_point_id', 'sale_num'),
         {'postgresql_partition_by': 'RANGE (received_on)'},

@@ -10,7 +10,6 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.renderers import render_to_response
 
 from rattail_fls.config import ConfigError
-from rattail_fls.summaries.closer import DayCloser
 
 from rattail_fls.db.model.business_days import FlsBusinessDay
 from rattail_fls.db.model.summaries import FlsDayClose
@@ -76,8 +75,8 @@ class BusinessDayView(FlsMasterView):
                 'action_button': "Close again" if again else "Close the day",
             }, request=self.request)
         try:
-            result = DayCloser(self.rattail_config).close(day.retail_point_id, day.sale_date,
-                                                          requested_by=f'web:{self.request.user.username}')
+            result = self.app.get_fls_handler().get_closer().close(
+                day.retail_point_id, day.sale_date, requested_by=f'web:{self.request.user.username}')
         except ConfigError as error:
             self.request.session.flash(f"{title} was not closed: {error}", 'error')
             return HTTPFound(location=view_url)
