@@ -28,9 +28,18 @@ def test_format_money(value, currency, shown):
     ('sent', 'is-success'), ('done', 'is-success'), ('pending', 'is-info'), ('held', 'is-warning'),
     ('rejected', 'is-danger'), ('failed', 'is-danger'), ('MISMATCH', 'is-danger'),
     ('superseded', 'is-light'), ('something new', 'is-white'),
+    ('ok', 'is-success'), ('warning', 'is-warning'), ('critical', 'is-danger'),
 ])
 def test_status_tag(status, colour):
     assert str(render.status_tag(status)) == f'<span class="tag {colour}">{status}</span>'
+
+
+@pytest.mark.parametrize('seconds, shown', [
+    (None, ''), (0, '0s'), (59.9, '59s'), (60, '1m'), (3725, '1h 2m'), (86400 + 7200 + 59, '1d 2h'),
+    (3 * 86400 + 5, '3d 5s'),
+])
+def test_format_age(seconds, shown):
+    assert render.format_age(seconds) == shown
 
 
 def test_json_block_scrolls_inside_the_page():

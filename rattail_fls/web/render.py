@@ -20,7 +20,7 @@ STATUS_COLOURS = {
     'duplicate': 'is-light', 'replaced': 'is-light', 'superseded': 'is-light',
     'held': 'is-warning', 'not closed': 'is-warning',
     'rejected': 'is-danger', 'failed': 'is-danger', 'dead': 'is-danger', 'stale': 'is-danger',
-    'mismatch': 'is-danger',
+    'mismatch': 'is-danger', 'warning': 'is-warning', 'critical': 'is-danger',
 }
 
 
@@ -60,6 +60,18 @@ def format_time(app, value):
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.timezone.utc)
     return value.astimezone(app.get_timezone()).strftime('%Y-%m-%d %H:%M:%S %Z')
+
+
+def format_age(seconds):
+    """How long ago, in the largest whole units: ``3725`` -> ``'1h 2m'``; None -> ``''``."""
+    if seconds is None:
+        return ''
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f'{n}{unit}' for n, unit in ((days, 'd'), (hours, 'h'), (minutes, 'm'), (secs, 's')) if n]
+    return ' '.join(parts[:2]) or '0s'
 
 
 def status_tag(status):

@@ -4,8 +4,9 @@ chain (Chart.js, served by the app); every figure links to the business days beh
 It is the home page of users with ``fls.dashboard.view``: the view is registered
 for Theo's ``home`` route with a predicate, so other users keep Theo's home.
 The figures come from ``fls_business_day`` (kept by the workers), so the chart
-never scans a shard.  The status figures (queues, workers, inbox, summaries,
-stale days, quiet shops) are to come from ``rattail_fls.status`` (fls-status).
+never scans a shard.  The status panel shows the figures of ``rattail fls-status``
+(:func:`rattail_fls.status.collect`, so both always agree), each linked to the grid
+behind it where one exists; a source that is down is shown, not crashed on.
 """
 
 import datetime
@@ -17,11 +18,15 @@ import sqlalchemy as sa
 from tailbone.db import Session
 from tailbone.views import View
 
+from rattail_fls import status
+from rattail_fls.db.model import inbox, summaries
 from rattail_fls.db.model.business_days import FlsBusinessDay
 from rattail_fls.db.model.retail_points import FlsRetailPoint
-from rattail_fls.web import static
+from rattail_fls.web import render, static
 
 DAYS = 30
+#: A grid filter value meaning "is not null".
+IS_SET = object()
 PERMISSION = 'fls.dashboard.view'
 
 
@@ -50,7 +55,56 @@ class DashboardView(View):
             'chain_url': self.days_url(None, first, today),
             'period': (first, today),
             'chart_js_url': static.library_url(self.request, 'chart_js'),
+            'health': self.health(),
         }
+
+    def health(self):
+        """The figures of ``fls-status``, with the grid link of each (formatting only)."""
+        figures = status.collect(self.rattail_config)
+        shops = figures.get('inbox', [])
+        oldest = [s['oldest_pending_seconds'] for s in shops if s['oldest_pending_seconds'] is not None]
+        total = {'retail_point_id': None, 'pending': sum(s['pending'] for s in shops),
+                 'retrying': sum(s['retrying'] for s in shops), 'rejected': sum(s['rejected'] for s in shops),
+                 'dead_lettered': sum(s['dead_lettered'] for s in shops),
+                 'oldest_pending_seconds': max(oldest, default=None)}
+        counts = figures.get('summaries', {})
+        return {
+            'figures': figures,
+            'status_tag': render.status_tag(figures['status']),
+            'problems': [dict(p, tag=render.status_tag(p['level'])) for p in figures['problems']],
+            'inbox': [self.inbox_row(s, s['retail_point_id']) for s in shops],
+            'inbox_total': self.inbox_row(total, 'all') if shops else None,
+            'summaries': [(label, counts.get(key, 0), self.grid_url('fls.summaries', status=value, **extra))
+                          for label, key, value, extra in (
+                              ("pending", summaries.PENDING, summaries.PENDING, {}),
+                              ("failed", summaries.FAILED, summaries.FAILED, {}),
+                              ("held", summaries.HELD, summaries.HELD, {}),
+                              ("superseded, still live in Odoo", 'superseded_live', summaries.SUPERSEDED,
+                               {'sent_at': IS_SET}))],
+            'day_closes_url': self.request.route_url('fls.day_closes'),
+            'quiet': [dict(s, quiet=render.format_age(s['quiet_minutes'] * 60),
+                           url=self.grid_url('fls.retail_points', retail_point_id=s['retail_point_id']))
+                      for s in figures.get('quiet_shops', [])],
+        }
+
+    def inbox_row(self, figures, shop):
+        """One line of the inbox table: ``shop`` is a retail point id, None (no id parsed) or 'all'."""
+        where = {} if shop == 'all' else {'retail_point_id': shop}
+        return dict(figures, oldest=render.format_age(figures['oldest_pending_seconds']), links={
+            'pending': self.grid_url('fls.inbox', status=inbox.PENDING, **where),
+            'retrying': self.grid_url('fls.inbox', status=inbox.PENDING, errors=IS_SET, **where),
+            'rejected': self.grid_url('fls.inbox', status=inbox.REJECTED, **where),
+            'dead_lettered': self.grid_url('fls.inbox', status=inbox.DEAD, **where)})
+
+    def grid_url(self, route, **filters):
+        """A grid filtered by ``field == value`` (None: ``field`` is null; IS_SET: it is not)."""
+        params = {}
+        for field, value in filters.items():
+            if value is None or value is IS_SET:
+                params.update({field: '', f'{field}.verb': 'is_null' if value is None else 'is_not_null'})
+            else:
+                params.update({field: value, f'{field}.verb': 'equal'})
+        return f"{self.request.route_url(route)}?{urlencode(params)}"
 
     def chosen_shop(self):
         """``?shop=<retail point id>``, validated; None = the chain."""
