@@ -83,7 +83,9 @@ class Browser:
         return self.driver
 
     def log_in(self, username):
+        """Log in afresh (whoever was logged in), so that each test stands on its own."""
         from selenium.webdriver.common.by import By
+        self.driver.get(self.base_url + '/logout')
         self.open('/login', 'login')
         self.driver.find_element(By.NAME, 'username').send_keys(username)
         self.driver.find_element(By.NAME, 'password').send_keys(PASSWORD)
@@ -139,6 +141,8 @@ def test_dashboard_chart_is_drawn(browser, users, app, config, shards):
     today = app.today()
     add_days(config, 8401, {today - datetime.timedelta(days=n): (20 + n % 7 * 3, 60 + n % 5 * 11)
                             for n in range(30)})
+    browser.log_in(users['admin'])
+    browser.driver.get(browser.base_url + '/root/yes')  # an administrator acts as root
     driver = browser.open('/', 'dashboard')
     drawn = driver.execute_script(
         "const c = window.flsDailyChart; return c && [c.data.labels.length, c.canvas.width,"

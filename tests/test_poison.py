@@ -111,7 +111,7 @@ def test_shard_fault_leaves_rows_pending_then_dead_then_replayable(config, datab
     broken_config = another_config(broken)
     intake = broken_config.get_app().get_fls_handler().get_intake()
     orders = [make_order(random.Random(n), 961, DAY, n) for n in range(5)]
-    good_elsewhere = make_order(random.Random(99), 951, DAY, 99)
+    good_elsewhere = make_order(random.Random(99), 951, DAY, 999)  # not one of the first test's sales
     with broken_config.appdb_engine.begin() as conn:
         keys = inbox.accept(conn, [pending_item(intake, o) for o in orders + [good_elsewhere]], 'sale', 'file')
     ids = [k[1] for k in keys]
