@@ -471,7 +471,7 @@ def test_aggregate_unchanged_after_compression(pglite, aggregate_shards):
     """The day aggregate reads compressed chunks and, in a total order, gives the very bytes it
     gave before (the other tests of this module left them compressed or not: it does not
     matter)."""
-    from rattail_fls.sales.contract import dumps
+    from rattail_fls.jsontext import dumps
     before = [dumps(s['payload']) for s in run_aggregate(pglite, 'fls_aggp')]
     with in_schema(pglite, 'fls_agg') as conn:
         for chunk in st.due_chunks(conn, 7):
