@@ -15,7 +15,9 @@ server exists the ``timescaledb`` parameter is skipped with the reason (the
 only skip in the suite); a ``FLS_TSDB_URL`` that does not work FAILS.
 """
 
+import datetime
 import os
+import random
 import re
 import subprocess
 import sys
@@ -332,3 +334,35 @@ def server():
     from fls_dev.loopback.corepos import CoreStore, LoopbackCorePos
     with LoopbackCorePos(CoreStore.sample()) as server:
         yield server
+
+
+# -- sales in a shard, for the web and browser tests ----------------------------
+
+SALES_DAY1 = datetime.date.today() - datetime.timedelta(days=3)
+SALES_DAY2 = SALES_DAY1 + datetime.timedelta(days=1)
+
+
+@pytest.fixture(scope='session')
+def shop_sales(app, config, shards):
+    """60 sales of shop 8501 (s02) over two days, stored by the real processor; day 1 closed.
+
+    Here, not in a test module, so that the web and browser tests share one (a fixture imported
+    into two modules runs twice, and the second run finds its sales duplicates).
+    """
+    import simplejson
+    from fls_dev.loopback.shops import make_order
+    from rattail_fls.sales import inbox
+    from rattail_fls.summaries.closer import DayCloser
+    make_shop(app, shards, 8501, 's02')
+    rng = random.Random(85)
+    orders = [make_order(rng, 8501, day, n) for day in (SALES_DAY1, SALES_DAY2) for n in range(1, 31)]
+    with config.appdb_engine.begin() as conn:
+        keys = inbox.accept(conn, [{'body': simplejson.dumps(o, use_decimal=True)} for o in orders],
+                            'sale', 'file')
+    config.get_app().get_fls_handler().get_processor().drain([key[1] for key in keys], only=True)
+    with config.appdb_engine.connect() as conn:  # done here, or by a worker another test left running
+        statuses = conn.execute(sa.text("SELECT DISTINCT status FROM fls_inbox WHERE id = ANY(:ids)"),
+                                {'ids': [key[1] for key in keys]}).scalars().all()
+    assert statuses == ['done'], statuses
+    DayCloser(config).close(8501, SALES_DAY1)
+    return orders

@@ -12,7 +12,6 @@ import threading
 import pytest
 
 from conftest import PASSWORD
-from test_web_sales import shop_sales  # noqa: F401  (fixture)
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 

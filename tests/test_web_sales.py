@@ -2,23 +2,15 @@
 and a sale's page with its lines, lots, inbox history, business day and summary."""
 
 import datetime
-import random
 import re
 
 import pytest
-import simplejson
-import sqlalchemy as sa
 
-from fls_dev.loopback.shops import make_order
-from rattail_fls.sales import inbox
-from rattail_fls.summaries.closer import DayCloser
 from rattail_fls.web.views.sales import parse_criteria
 
-from conftest import log_in, make_shop
+from conftest import SALES_DAY1 as DAY1, SALES_DAY2 as DAY2, log_in
 
 TODAY = datetime.date(2026, 11, 21)
-DAY1 = datetime.date.today() - datetime.timedelta(days=3)
-DAY2 = DAY1 + datetime.timedelta(days=1)
 
 
 @pytest.mark.parametrize('params, criteria, errors', [
@@ -39,24 +31,6 @@ def test_parse_criteria(params, criteria, errors):
     assert set(found) == set(errors), found
     for key, value in criteria.items():
         assert parsed[key] == value
-
-
-@pytest.fixture(scope='session')  # the browser test uses it too
-def shop_sales(app, config, shards):
-    """60 sales of shop 8501 (s02) over two days, stored by the real processor; DAY1 closed."""
-    make_shop(app, shards, 8501, 's02')
-    rng = random.Random(85)
-    orders = [make_order(rng, 8501, day, n) for day in (DAY1, DAY2) for n in range(1, 31)]
-    with config.appdb_engine.begin() as conn:
-        keys = inbox.accept(conn, [{'body': simplejson.dumps(o, use_decimal=True)} for o in orders],
-                            'sale', 'file')
-    config.get_app().get_fls_handler().get_processor().drain([key[1] for key in keys], only=True)
-    with config.appdb_engine.connect() as conn:  # done here, or by a worker another test left running
-        statuses = conn.execute(sa.text("SELECT DISTINCT status FROM fls_inbox WHERE id = ANY(:ids)"),
-                                {'ids': [key[1] for key in keys]}).scalars().all()
-    assert statuses == ['done'], statuses
-    DayCloser(config).close(8501, DAY1)
-    return orders
 
 
 def sale_nums(page):
