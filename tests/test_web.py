@@ -10,7 +10,7 @@ import re
 import sqlalchemy as sa
 import webtest
 
-from conftest import csrf_token, log_in
+from conftest import csrf_token, filtered, log_in
 
 
 def grid_rows(response):
@@ -73,7 +73,7 @@ def test_create_view_and_versions(admin, app, shards, session):
     assert page.status_int == 200
     assert 'Web Shop One' in page.text and f'/fls/shards/{rp.shard_uuid}' in page.text
 
-    listing = admin.get('/fls/retail-points/')
+    listing = admin.get(filtered('/fls/retail-points/', retail_point_id=7101))
     assert any('"retail_point_id": "7101"' in row and f'"shard": "{shard}"' in row
                for row in grid_rows(listing))
 
@@ -269,7 +269,7 @@ def test_retail_point_figures_and_links(admin, app, config, shards):
                      'sale', 'http')
         conn.execute(sa.text("INSERT INTO fls_business_day (retail_point_id, sale_date, sale_count, line_count) "
                              "VALUES (7201, :day, 12, 30)"), {'day': app.today()})
-    row = next(json.loads('{' + r + '}') for r in grid_rows(admin.get('/fls/retail-points/'))
+    row = next(json.loads('{' + r + '}') for r in grid_rows(admin.get(filtered('/fls/retail-points/', retail_point_id=7201)))
                if '"retail_point_id": "7201"' in r)
     assert (row['backlog'], row['sales_today'], row['tokens']) == ('2', '12', '2')
     assert row['last_sale_received'].endswith(' IST')

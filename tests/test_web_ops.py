@@ -13,7 +13,7 @@ from fls_dev.loopback.shops import make_order
 from rattail_fls.sales import inbox
 from rattail_fls.summaries.closer import DayCloser
 
-from conftest import csrf_token, log_in, make_shop
+from conftest import csrf_token, filtered, log_in, make_shop
 
 DAY = datetime.date.today() - datetime.timedelta(days=4)
 
@@ -73,9 +73,9 @@ def test_business_days_and_day_closes(admin, config, app, shards):
                                                              use_decimal=True)}], 'sale', 'file')
     config.get_app().get_fls_handler().get_processor().drain([keys[0][1]])
     DayCloser(config).close(8102, DAY)
-    days = admin.get('/fls/business-days/')
+    days = admin.get(filtered('/fls/business-days/', retail_point_id=8102))
     assert days.status_int == 200 and '"retail_point_id": "8102"' in days.text
-    closes = admin.get('/fls/day-closes/')
+    closes = admin.get(filtered('/fls/day-closes/', retail_point_id=8102))
     assert closes.status_int == 200
     assert any('"retail_point_id": "8102"' in row and 'is-success\\">current</span>' in row
                for row in closes.text.split('{"_index"'))
@@ -92,7 +92,7 @@ def test_business_days_and_day_closes(admin, config, app, shards):
     assert re.search(r'₹[\d,]+\.\d\d<', page.text) and not re.search(r'\$\d', page.text)
     from rattail_fls.web.render import format_money
     assert f'>{format_money(summary.amount_total)}<' in page.text  # two decimals, not the stored four
-    listing = admin.get('/fls/summaries/').text
+    listing = admin.get(filtered('/fls/summaries/', retail_point_id=8102)).text
     assert 'tag is-' in listing  # statuses as coloured tags
     link = re.search(r'http://localhost(/fls/business-days/[^"]*8102[^"]*)"', days.text).group(1)
     assert f'Retail point 8102, {DAY:%a %d %b %Y}' in admin.get(link).text
