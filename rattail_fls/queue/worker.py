@@ -75,22 +75,28 @@ def run(config, kinds, fork=False, burst=False, redis_wait_max=30):
     """Work the queues until stopped, outliving Redis.
 
     RQ's worker waits out a lost connection while it waits for a job, but quits
-    on a Redis error anywhere else (recording a job's end, a heartbeat).  Then
-    this waits until Redis answers again (backoff up to ``redis_wait_max``
-    seconds) and starts a fresh worker; nothing is lost meanwhile, since the
-    work is in PostgreSQL and the sweeper re-enqueues it.  Returns when the
-    worker was asked to stop (SIGTERM/SIGINT) or, with ``burst``, when the
-    queues are empty.
+    on a Redis error anywhere else (recording a job's end, a heartbeat), and
+    raises one where it starts (asking Redis for its address, registering its
+    birth) or registers its death.  Then this waits until
+    Redis answers again (backoff up to ``redis_wait_max`` seconds) and starts a
+    fresh worker; nothing is lost meanwhile, since the work is in PostgreSQL
+    and the sweeper re-enqueues it.  Returns when the worker was asked to stop
+    (SIGTERM/SIGINT) or, with ``burst``, when the queues are empty.
     """
     STOPPING.clear()
     worker = None
     try:
         while not STOPPING.is_set():
-            worker = make_worker(config, kinds, fork=fork)
-            worker.work(burst=burst, with_scheduler=not burst, logging_level='INFO')
-            if burst or STOPPING.is_set():
+            try:
+                worker = make_worker(config, kinds, fork=fork)  # RQ asks Redis for its address
+                worker.work(burst=burst, with_scheduler=not burst, logging_level='INFO')
+                faulted = False
+            except redis.exceptions.RedisError as error:
+                log.warning("Redis fault outside a job: %s", error)
+                faulted = True
+            if STOPPING.is_set() or (burst and not faulted):
                 break
-            log.warning("worker %s quit on a Redis fault; starting a new one once Redis answers", worker.name)
+            log.warning("the worker quit on a Redis fault; starting a new one once Redis answers")
             wait = 1
             while not STOPPING.is_set() and not _redis_answers(config):
                 STOPPING.wait(wait)
