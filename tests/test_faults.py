@@ -103,7 +103,7 @@ def start_worker(stack):
 
 
 def tail(proc):
-    return Path(proc.log_path).read_text()[-3000:]
+    return Path(proc.log_path).read_text()[-8000:]
 
 
 def stored(stack):
