@@ -9,6 +9,7 @@ handler (``rattail_fls.importing.corepos``) designates them.
 from collections import OrderedDict
 
 from rattail_corepos.importing.corepos import api
+from sqlalchemy import orm
 
 from rattail_fls.importing.corepos_placeholders import AdoptPlaceholders
 from rattail_fls.importing.corepos_policy import CorePosPolicy
@@ -85,7 +86,17 @@ class ProductImporter(ProductRows, CorePosPolicy, api.ProductImporter):
 
 
 class ProductCostImporter(CorePosPolicy, api.ProductCostImporter):
-    __doc__ = api.ProductCostImporter.__doc__
+    """rattail-corepos's, with every product's costs loaded up front.
+
+    Placing a cost (``preferred``) reads ``product.costs``: without this, one
+    SELECT per product, a fifth of a bulk load's time.
+    """
+
+    def setup(self):
+        super().setup()
+        model = self.app.model
+        # the products are in the session already (the cache by item id): this fills their costs
+        self.session.query(model.Product).options(orm.selectinload(model.Product.costs)).all()
 
 
 class ProductMovementImporter(CorePosPolicy, api.ProductMovementImporter):
