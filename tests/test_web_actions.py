@@ -8,18 +8,16 @@ user without the permission or with a read-only role is refused both.  Retail po
 """
 
 import datetime
-import json
 import random
 import re
 
 import pytest
-import simplejson
 import sqlalchemy as sa
 
-from fls_dev.loopback.odoo import LoopbackOdoo
 from fls_dev.loopback.shops import make_order
 from rattail_fls.db import storage as st
 from rattail_fls.sales import inbox
+from rattail_fls.summaries.due import RESEND_WARNING
 
 from conftest import PASSWORD, csrf_token, filtered, log_in, make_shop
 from test_export import make_summaries, summary
@@ -58,25 +56,13 @@ def refused(wsgi_app, users, reader):
     return check
 
 
-@pytest.fixture
-def odoo(config):
-    """The loopback Odoo, and the web app's config pointing at it (put back afterwards)."""
-    key = 'rattail_fls.odoo.url'
-    before = config.get(key, usedb=False)
-    with LoopbackOdoo() as server:
-        config.configuration[key] = server.url
-        assert config.get(key, usedb=False) == server.url
-        yield server
-        config.configuration[key] = before
-
-
 def flashes(page):
     return ' '.join(re.sub(r'\s+', ' ', page.text).split('<b-notification')[1:3])
 
 
 # -- summaries ------------------------------------------------------------------
 
-def test_push_now_a_pending_summary(admin, app, config, odoo, refused):
+def test_push_now_a_pending_summary(admin, app, config, web_odoo, refused):
     uuid, = make_summaries(app, 8701, day=DAY)
     url = f'/fls/summaries/{uuid}'
     page = admin.get(url)
@@ -85,24 +71,24 @@ def test_push_now_a_pending_summary(admin, app, config, odoo, refused):
     assert f'{url}/push' not in refused.reader.get(url).text  # the button is not shown without the permission
 
     confirm = admin.get(f'{url}/push')
-    assert confirm.status_int == 200 and f'will be posted to Odoo at {odoo.url}' in confirm.text
+    assert confirm.status_int == 200 and f'will be posted to Odoo at {web_odoo.url}' in confirm.text
     assert 'second record' not in confirm.text
-    assert summary(config, uuid).status == 'pending' and odoo.requests == 0  # the GET changed nothing
+    assert summary(config, uuid).status == 'pending' and web_odoo.requests == 0  # the GET changed nothing
 
     done = admin.post(f'{url}/push', {'_csrf': csrf_token(confirm)})
     assert done.status_int == 302
     assert 'was sent to Odoo: local_data_id 1' in flashes(done.follow())
     row = summary(config, uuid)
     assert row.status == 'sent' and row.local_data_id == 1
-    assert [r['sale_num'] for r in odoo.records.values()] == [row.sale_num]
+    assert [r['sale_num'] for r in web_odoo.records.values()] == [row.sale_num]
     after = admin.get(url).text
     assert 'Resend' in after and f'{url}/push' not in after  # sent: only a resend pushes it again
 
 
-def test_push_now_says_why_odoo_refused(admin, app, config, odoo):
+def test_push_now_says_why_odoo_refused(admin, app, config, web_odoo):
     """A failed push is flashed with its reason; no 500, and the summary waits for its retry."""
     uuid, = make_summaries(app, 8702, day=DAY)
-    odoo.set_behaviour('bad_gateway')
+    web_odoo.set_behaviour('bad_gateway')
     confirm = admin.get(f'/fls/summaries/{uuid}/push')
     done = admin.post(f'/fls/summaries/{uuid}/push', {'_csrf': csrf_token(confirm)}).follow()
     assert done.status_int == 200 and 'was not sent (failed): transient' in flashes(done)
@@ -110,22 +96,28 @@ def test_push_now_says_why_odoo_refused(admin, app, config, odoo):
     assert row.status == 'failed' and row.failure_class == 'transient' and row.next_attempt_at
 
 
-def test_push_now_with_odoo_unreachable(admin, app, config):
-    """No receiver at odoo.url at all (the test config's outside host resolves nowhere): flashed."""
+def test_push_now_with_odoo_unreachable(admin, app, config, web_odoo):
+    """Nothing listening at odoo.url (the loopback stopped): flashed, no 500."""
     uuid, = make_summaries(app, 8703, day=DAY)
-    key = 'rattail_fls.odoo.url'
-    before = config.get(key, usedb=False)
-    config.configuration[key] = 'http://127.0.0.1:9/api/sales-summary'  # a closed port
-    try:
-        confirm = admin.get(f'/fls/summaries/{uuid}/push')
-        done = admin.post(f'/fls/summaries/{uuid}/push', {'_csrf': csrf_token(confirm)}).follow()
-    finally:
-        config.configuration[key] = before
-    assert done.status_int == 200 and 'was not sent (failed)' in flashes(done)
+    web_odoo.stop()
+    confirm = admin.get(f'/fls/summaries/{uuid}/push')
+    done = admin.post(f'/fls/summaries/{uuid}/push', {'_csrf': csrf_token(confirm)}).follow()
+    assert done.status_int == 200 and 'was not sent (failed): transient' in flashes(done)
     assert summary(config, uuid).status == 'failed'
 
 
-def test_resend_a_sent_or_held_summary(admin, app, config, odoo, refused):
+@pytest.mark.usefixtures('web_odoo')
+def test_push_with_a_bad_odoo_setting(admin, app, config):
+    """A wrong ``odoo.url`` (a deployment error) is flashed, and nothing is claimed."""
+    uuid, = make_summaries(app, 8706, day=DAY)
+    confirm = admin.get(f'/fls/summaries/{uuid}/push')
+    config.configuration['rattail_fls.odoo.url'] = 'odoo.example.com/api/sales-summary'
+    done = admin.post(f'/fls/summaries/{uuid}/push', {'_csrf': csrf_token(confirm)}).follow()
+    assert 'was not pushed: [rattail_fls] odoo.url must start with http://' in flashes(done)
+    assert summary(config, uuid).status == 'pending' and summary(config, uuid).attempts == 0
+
+
+def test_resend_a_sent_or_held_summary(admin, app, config, web_odoo, refused):
     sent, = make_summaries(app, 8704, status='sent', day=DAY, local_data_id=77)
     held, = make_summaries(app, 8705, status='held', day=DAY, hold_reason='reconciliation mismatch: totals')
     for uuid, before in ((sent, 'It was sent as Odoo record 77.'), (held, 'It is held: reconciliation mismatch')):
@@ -135,9 +127,8 @@ def test_resend_a_sent_or_held_summary(admin, app, config, odoo, refused):
         assert admin.get(f'{url}/push').status_int == 302  # not due: no "push now"
         confirm = admin.get(f'{url}/resend')
         assert before in confirm.text
-        from rattail_fls.summaries.due import RESEND_WARNING
         assert RESEND_WARNING in confirm.text  # the warning the CLI prints
-    assert odoo.requests == 0 and summary(config, sent).status == 'sent' and summary(config, held).status == 'held'
+    assert web_odoo.requests == 0 and summary(config, sent).status == 'sent' and summary(config, held).status == 'held'
 
     for uuid in (sent, held):
         confirm = admin.get(f'/fls/summaries/{uuid}/resend')
@@ -145,7 +136,7 @@ def test_resend_a_sent_or_held_summary(admin, app, config, odoo, refused):
         assert 'was sent to Odoo' in flashes(done)
     assert summary(config, sent).local_data_id != 77 and summary(config, held).status == 'sent'
     assert summary(config, held).forced  # a held summary sent by an operator's decision
-    assert len(odoo.records) == 2
+    assert len(web_odoo.records) == 2
 
 
 # -- inbox: replay as is --------------------------------------------------------
@@ -281,3 +272,14 @@ def test_prune_the_inbox(admin, config, refused):
     with config.appdb_engine.connect() as conn:
         left = conn.execute(sa.text("SELECT status FROM fls_inbox WHERE id = ANY(:ids)"), {'ids': kept}).scalars()
         assert list(left) == ['rejected']  # the settled row of a kept day is deleted
+
+
+def test_prune_command_says_the_same(databases, config):
+    """``rattail fls-inbox prune``: the same prune and the same words as the web's flash."""
+    from conftest import rattail
+    day = datetime.date(2001, 3, 3)
+    old_rows(config, day, ['done'])
+    result = rattail(databases['config_path'], 'fls-inbox', 'prune')
+    assert re.match(r'dropped [1-9]\d* daily partitions, deleted \d+ other settled rows; kept \d+ old '
+                    r'partitions holding rejected or pending rows', result.stdout), result.stdout
+    assert not partition_exists(config, day)
