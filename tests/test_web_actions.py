@@ -139,6 +139,22 @@ def test_resend_a_sent_or_held_summary(admin, app, config, web_odoo, refused):
     assert len(web_odoo.records) == 2
 
 
+def test_resend_a_failed_summary_waiting_for_an_operator(admin, app, config, web_odoo, refused):
+    """A configuration failure is never retried by itself: Resend, not Push now; an unknown
+    outcome (the answer lost) is flashed as held."""
+    uuid, = make_summaries(app, 8707, status='failed', day=DAY, failure_class='configuration', attempts=1,
+                           last_error='401')
+    url = f'/fls/summaries/{uuid}'
+    page = admin.get(url).text
+    assert f'{url}/resend' in page and f'{url}/push' not in page
+    assert f'{url}/resend' not in refused.reader.get(url).text
+    web_odoo.set_behaviour('success_lost')
+    confirm = admin.get(f'{url}/resend')
+    done = admin.post(f'{url}/resend', {'_csrf': csrf_token(confirm)}).follow()
+    assert 'was not sent (held): outcome unknown' in flashes(done)
+    assert summary(config, uuid).status == 'held'
+
+
 # -- inbox: replay as is --------------------------------------------------------
 
 def fixable_row(config, app, shards, rp, n, errors='rejected'):
@@ -179,13 +195,16 @@ def test_replay_one_row_as_is(admin, app, config, shards, refused):
     assert inbox_status(config, inbox_id).status == 'done'
 
 
-def test_replay_checked_rows(admin, app, config, shards):
+def test_replay_checked_rows(admin, app, config, shards, wsgi_app, reader):
     """The grid has checkboxes for rejected rows and a button that takes their ids to the replay page."""
     good, dead = fixable_row(config, app, shards, 8712, 1), fixable_row(config, app, shards, 8712, 2, 'dead')
     bad = still_bad_row(config, 8712, 3)
     grid = admin.get(filtered('/fls/inbox/', retail_point_id=8712, status='rejected'))
     assert 'Replay checked rows' in grid.text and 'checkedRowUUIDs().join' in grid.text
     assert f'"uuid": "{good}"' in grid.text  # what a checked row carries
+    read_only = log_in(wsgi_app, reader).get(filtered('/fls/inbox/', retail_point_id=8712, status='rejected'))
+    assert read_only.status_int == 200 and 'Replay checked rows' not in read_only.text
+    assert "Replay a shop" not in read_only.text and 'Prune the inbox' not in read_only.text
     ids = f'{good},{dead},{bad}'
     confirm = admin.get(f'/fls/inbox/replay?ids={ids}')
     text = re.sub(r'\s+', ' ', confirm.text)
