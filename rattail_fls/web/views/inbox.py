@@ -34,6 +34,10 @@ STATUS_LABELS = {REJECTED: "rejected", DEAD: "dead-lettered"}
 MAX_IDS = 1000
 
 
+def dates_in_words(dates):
+    return ', '.join(f"{d:%d %b %Y}" for d in dates) or "none"
+
+
 class InboxView(FlsMasterView):
     """Master view for :class:`FlsInbox` (``id`` is unique; the partition key is not needed)."""
 
@@ -81,8 +85,8 @@ class InboxView(FlsMasterView):
     def get_xref_buttons(self, row):
         buttons = super().get_xref_buttons(row)
         if row.status in AS_IS and self.has_perm('replay'):
-            buttons.append(self.make_button("Replay as is", is_primary=True, icon_left='redo', url=self.request.route_url(
-                'fls.inbox.replay', _query={'ids': row.id})))
+            buttons.append(self.make_button("Replay as is", is_primary=True, icon_left='redo',
+                                            url=self.request.route_url('fls.inbox.replay', _query={'ids': row.id})))
         return buttons
 
     def render_first_error(self, row, field):
@@ -212,15 +216,15 @@ class InboxView(FlsMasterView):
             self.request.session.flash(f"Pruned the inbox: {inbox.describe_prune(dropped, kept, deleted)}.")
             return HTTPFound(location=self.get_index_url())
         plan = inbox.prune_plan(self.Session.connection(), keep)
-        days = lambda dates: ', '.join(f"{d:%d %b %Y}" for d in dates) or "none"  # noqa: E731
         return render_to_response('/fls/confirm.mako', {
             'index_title': self.get_index_title(), 'index_url': self.get_index_url(),
             'action_title': "Prune the inbox", 'cancel_url': self.get_index_url(),
-            'action_message': f"The inbox keeps {keep} days ([rattail_fls] inbox.retention_days): settled rows "
-                              f"received before {plan['cutoff']:%d %b %Y} go. {len(plan['drop'])} daily "
-                              f"partitions would be dropped ({days(plan['drop'])}) and {plan['delete']} "
-                              f"other settled rows deleted. {len(plan['keep'])} older days are kept because "
-                              f"they hold rejected or pending rows ({days(plan['keep'])}).",
+            'action_message': f"The inbox keeps {keep} days ([rattail_fls] inbox.retention_days): settled "
+                              f"rows received before {plan['cutoff']:%d %b %Y} go. {len(plan['drop'])} "
+                              f"daily partitions would be dropped ({dates_in_words(plan['drop'])}) and "
+                              f"{plan['delete']} other settled rows deleted. {len(plan['keep'])} older days "
+                              f"are kept because they hold rejected or pending rows "
+                              f"({dates_in_words(plan['keep'])}).",
             'warning': None, 'action_button': "Prune",
         }, request=self.request)
 
