@@ -179,6 +179,11 @@ def get_choice(config, key, choices):
     return value
 
 
+def inbox_retention_days(config):
+    """Days of inbox rows ``fls-inbox prune`` (and the web's Prune) keeps: at least one."""
+    return get_number(config, 'inbox.retention_days', int, 1)
+
+
 def queue_name(config, kind):
     """Redis/RQ queue name for ``kind`` (sales_processing, day_close, send_summary)."""
     return get_setting(config, f'queue.{kind}', required=True)

@@ -343,6 +343,20 @@ def admin(wsgi_app, users):
 
 
 @pytest.fixture
+def web_odoo(config):
+    """The loopback Odoo, and the test config (the web app's) pointing ``odoo.url`` at it
+    for the test (put back afterwards: the file's value reaches no receiver)."""
+    from fls_dev.loopback.odoo import LoopbackOdoo
+    key = 'rattail_fls.odoo.url'
+    before = config.get(key, usedb=False)
+    with LoopbackOdoo() as odoo:
+        config.configuration[key] = odoo.url
+        assert config.get(key, usedb=False) == odoo.url
+        yield odoo
+        config.configuration[key] = before
+
+
+@pytest.fixture
 def server():
     """A loopback CORE-POS serving the sample data the captured exchanges imply."""
     from fls_dev.loopback.corepos import CoreStore, LoopbackCorePos

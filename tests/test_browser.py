@@ -171,3 +171,57 @@ def test_retail_point_form_choices(browser, users):
         not driver.find_element(By.XPATH, "//select[@name='shard_uuid']/option[1]").is_displayed()
     active = driver.find_element(By.XPATH, "//input[@name='active']/ancestor::label")
     assert active.text.strip() == 'Yes'
+
+
+def test_fix_and_replay_a_rejected_payload(browser, users, app, config, shards):
+    """The edit form of a rejected row: its contract error, the corrected payload saved (which
+    replays it), the real processor stores the sale, and the row's page says so."""
+    import json
+    import random
+    import simplejson
+    from selenium.webdriver.common.by import By
+    from fls_dev.loopback.shops import make_order
+    from conftest import make_shop
+    from test_web_actions import DAY
+    from test_web_ops import inbox_status, rejected_row
+    make_shop(app, shards, 8740, 's02')
+    good = make_order(random.Random(8740), 8740, DAY, 1)
+    inbox_id = rejected_row(config, dict(good, sale_date='21/11/2026'),
+                            [{'field': 'sale_date', 'reason': 'must be a date "YYYY-MM-DD"'}])
+    browser.log_in(users['admin'])
+    browser.driver.get(browser.base_url + '/root/yes')
+    driver = browser.open(f'/fls/inbox/{inbox_id}/edit', 'inbox-edit')
+    body = driver.find_element(By.CSS_SELECTOR, 'textarea[name=body]')
+    assert json.loads(body.get_attribute('value'))['sale_date'] == '21/11/2026'
+    driver.execute_script("arguments[0].value = arguments[1];"
+                          "arguments[0].dispatchEvent(new Event('input', {bubbles: true}))",
+                          body, simplejson.dumps(good, use_decimal=True))
+    browser.submit('inbox-replayed', 'form button[type=submit].is-primary')
+    assert 'was replayed with the corrected payload' in driver.page_source
+    assert tuple(inbox_status(config, inbox_id)) == ('pending', 'replay')
+    assert config.get_app().get_fls_handler().get_processor().drain([inbox_id], only=True)['done'] == 1
+    browser.open(f'/fls/inbox/{inbox_id}', 'inbox-stored')
+    assert 'is-success">done</span>' in driver.page_source.replace("'", '"')
+    browser.open(f'/fls/sales/?retail_point_id=8740&date_from={DAY}&date_to={DAY}', 'inbox-stored-sale')
+    assert good['sale_num'] in driver.page_source  # read back from its shard
+
+
+def test_push_a_summary_to_odoo(browser, users, app, config, web_odoo):
+    """Push now from a summary's page: the confirmation, then the loopback Odoo has the record."""
+    from selenium.webdriver.common.by import By
+    from test_export import make_summaries, summary
+    from test_web_actions import DAY
+    uuid, = make_summaries(app, 8741, day=DAY)
+    browser.log_in(users['admin'])
+    browser.driver.get(browser.base_url + '/root/yes')
+    driver = browser.open(f'/fls/summaries/{uuid}', 'summary')
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+    push = WebDriverWait(driver, 30).until(expected_conditions.element_to_be_clickable(
+        (By.CSS_SELECTOR, f'a[href$="/fls/summaries/{uuid}/push"]')))
+    browser.click(push, 'summary-push')
+    assert web_odoo.url in driver.page_source and summary(config, uuid).status == 'pending'
+    browser.submit('summary-pushed', 'form button[type=submit].is-primary')
+    assert 'was sent to Odoo: local_data_id 1' in driver.page_source
+    assert summary(config, uuid).status == 'sent'
+    assert [r['sale_num'] for r in web_odoo.records.values()] == [summary(config, uuid).sale_num]

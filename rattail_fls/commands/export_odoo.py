@@ -27,11 +27,6 @@ from rattail_fls.commands.base import fail, get_config, get_progress, handle_err
 
 log = logging.getLogger(__name__)
 
-RESEND_WARNING = ("warning: --resend pushes the selected summaries whatever their status: a sent one, "
-                  "or one held with an unknown outcome, then has a second record in Odoo. "
-                  "Check the list with --dry-run first.")
-
-
 @rattail_typer.command('export-odoo-summary')
 def export_odoo_summary(
         ctx: typer.Context,
@@ -70,7 +65,7 @@ def export_odoo_summary(
                  "yesterday or --date/--end-date")] = True):
     """Close due business days and push due day summaries to Odoo Cloud (exactly once in effect)."""
     from rattail_fls.summaries import supersede
-    from rattail_fls.summaries.due import Selection
+    from rattail_fls.summaries.due import RESEND_WARNING, Selection
 
     from rattail_fls.db.model.summaries import FailureClass, SummaryStatus
 
@@ -98,7 +93,7 @@ def export_odoo_summary(
         fail("--resend needs --date, --start-date/--end-date, --retail-point, --sale-num, --status "
              "or --failure-class (it would push every summary again)")
     if resend:
-        typer.echo(RESEND_WARNING, err=True)
+        typer.echo(f"warning: --resend: {RESEND_WARNING} Check the list with --dry-run first.", err=True)
     progress = get_progress(ctx)
     closed, close_error = [], None
     with handle_errors():

@@ -130,8 +130,7 @@ def prune(ctx: typer.Context,
 
     config = get_config(ctx)
     with handle_errors():
-        keep = days if days is not None else fls_config.get_number(config, 'inbox.retention_days', int, 1)
+        keep = days if days is not None else fls_config.inbox_retention_days(config)
         with config.appdb_engine.begin() as conn:
             dropped, kept, deleted = inbox.prune(conn, keep)
-    typer.echo(f"dropped {len(dropped)} daily partitions, deleted {deleted} other settled rows; "
-               f"kept {len(kept)} old partitions holding rejected or pending rows")
+    typer.echo(inbox.describe_prune(dropped, kept, deleted))

@@ -89,15 +89,27 @@ def settle(conn, results):
 
 def replayable(conn, ids=None, retail_point_id=None, statuses=REPLAYABLE, kind=None):
     """Rows an operator may replay, locked: ``[(received_on, id, kind, body, user_uuid)]``."""
-    query = sa.select(INBOX.c.received_on, INBOX.c.id, INBOX.c.kind, INBOX.c.body, INBOX.c.user_uuid)\
-        .where(INBOX.c.status.in_([s for s in statuses if s in REPLAYABLE]))
+    query = _replayable_where(
+        sa.select(INBOX.c.received_on, INBOX.c.id, INBOX.c.kind, INBOX.c.body, INBOX.c.user_uuid),
+        statuses, ids, retail_point_id)
+    if kind:
+        query = query.where(INBOX.c.kind == kind)
+    return conn.execute(query.order_by(INBOX.c.id).with_for_update()).all()
+
+
+def replayable_counts(conn, statuses, ids=None, retail_point_id=None):
+    """``{status: rows}`` that :func:`replayable` would return for these filters (nothing locked)."""
+    query = _replayable_where(sa.select(INBOX.c.status, sa.func.count()), statuses, ids, retail_point_id)
+    return dict(conn.execute(query.group_by(INBOX.c.status)).all())
+
+
+def _replayable_where(query, statuses, ids, retail_point_id):
+    query = query.where(INBOX.c.status.in_([s for s in statuses if s in REPLAYABLE]))
     if ids:
         query = query.where(INBOX.c.id.in_(list(ids)))
     if retail_point_id is not None:
         query = query.where(INBOX.c.retail_point_id == retail_point_id)
-    if kind:
-        query = query.where(INBOX.c.kind == kind)
-    return conn.execute(query.order_by(INBOX.c.id).with_for_update()).all()
+    return query
 
 
 def rewrite(conn, rows):
@@ -133,31 +145,63 @@ def premake_partitions(conn, days_ahead=2):
                                     tables=('fls_inbox',), column='received_on')
 
 
-def prune(conn, retention_days, today=None):
-    """Drop daily partitions older than the retention that hold only settled rows.
+def replayable_shops(conn, statuses):
+    """``[(retail_point_id, rows)]`` of the shops having rows in ``statuses``, by retail point."""
+    return conn.execute(sa.select(INBOX.c.retail_point_id, sa.func.count())
+                        .where(INBOX.c.status.in_(list(statuses)), INBOX.c.retail_point_id.isnot(None))
+                        .group_by(INBOX.c.retail_point_id).order_by(INBOX.c.retail_point_id)).all()
 
-    Rejected or pending rows are never dropped: a partition holding any stays
-    (they can still be fixed and replayed).  Returns the dropped days and the
-    days kept for that reason.
-    """
-    cutoff = (today or datetime.date.today()) - datetime.timedelta(days=retention_days)
+
+def _partition_days(conn):
     names = conn.execute(sa.text("""
         SELECT c.relname FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
         WHERE h.inhparent = to_regclass('fls_inbox') AND c.relname ~ '^fls_inbox_p[0-9]{8}$'
         ORDER BY c.relname""")).scalars().all()
-    dropped, kept = [], []
-    for name in names:
-        day = datetime.datetime.strptime(name[-8:], '%Y%m%d').date()
+    return [(name, datetime.datetime.strptime(name[-8:], '%Y%m%d').date()) for name in names]
+
+
+def prune_plan(conn, retention_days, today=None):
+    """What :func:`prune` would do, changing nothing: ``{'cutoff', 'drop', 'keep', 'delete'}``.
+
+    ``drop``: the days whose partitions hold only settled rows; ``keep``: the
+    older days kept because they hold rejected or pending rows; ``delete``: the
+    settled rows older than the cutoff outside the dropped partitions (and ``names``: each
+    old day's partition).
+    """
+    cutoff = (today or datetime.date.today()) - datetime.timedelta(days=retention_days)
+    plan = {'cutoff': cutoff, 'drop': [], 'keep': [], 'names': {}}
+    for name, day in _partition_days(conn):
         if day >= cutoff:
             continue
         unsettled = conn.execute(sa.text(
             f"SELECT count(*) FROM {name} WHERE status NOT IN :final").bindparams(
                 sa.bindparam('final', expanding=True)), {'final': list(FINAL)}).scalar()
-        if unsettled:
-            kept.append(day)
-            continue
-        conn.execute(sa.text(f"DROP TABLE {name}"))
-        dropped.append(day)
-    deleted = conn.execute(sa.delete(INBOX).where(INBOX.c.received_on < cutoff)
-                           .where(INBOX.c.status.in_(list(FINAL)))).rowcount
-    return dropped, kept, deleted
+        plan['keep' if unsettled else 'drop'].append(day)
+        plan['names'][day] = name
+    plan['delete'] = conn.execute(sa.select(sa.func.count()).select_from(INBOX).where(
+        _deletable(cutoff), INBOX.c.received_on.notin_(plan['drop']))).scalar()
+    return plan
+
+
+def _deletable(cutoff):
+    return sa.and_(INBOX.c.received_on < cutoff, INBOX.c.status.in_(list(FINAL)))
+
+
+def describe_prune(dropped, kept, deleted):
+    """What :func:`prune` did, in words (the command prints it, the web flashes it)."""
+    return (f"dropped {len(dropped)} daily partitions, deleted {deleted} other settled rows; "
+            f"kept {len(kept)} old partitions holding rejected or pending rows")
+
+
+def prune(conn, retention_days, today=None):
+    """Drop daily partitions older than the retention that hold only settled rows.
+
+    Rejected or pending rows are never dropped: a partition holding any stays
+    (they can still be fixed and replayed).  Returns the dropped days, the
+    days kept for that reason and the number of other settled rows deleted.
+    """
+    plan = prune_plan(conn, retention_days, today)
+    for day in plan['drop']:
+        conn.execute(sa.text(f"DROP TABLE {plan['names'][day]}"))
+    deleted = conn.execute(sa.delete(INBOX).where(_deletable(plan['cutoff']))).rowcount
+    return plan['drop'], plan['keep'], deleted

@@ -25,6 +25,10 @@ SUMMARY = FlsSummary.__table__
 
 RETRYABLE = (FailureClass.TRANSIENT, FailureClass.APPLICATION)
 
+#: What an operator is told before any resend (``export-odoo-summary --resend``, the web's Resend).
+RESEND_WARNING = ("Resending pushes the selected summaries whatever their status: a sent one, "
+                  "or one held with an unknown outcome, then has a second record in Odoo.")
+
 
 @dataclass
 class Selection:
@@ -79,6 +83,15 @@ def resend_condition():
     return sa.and_(SUMMARY.c.status.notin_((SummaryStatus.SUPERSEDED, SummaryStatus.SENDING)),
                    sa.not_(sa.and_(SUMMARY.c.status == SummaryStatus.HELD,
                                    SUMMARY.c.hold_reason.startswith(GONE_REASON))))
+
+
+def push_choice(conn, uuid, max_attempts):
+    """What an operator can do with one summary now: ``'push'`` (it is due), ``'resend'``
+    (only a resend pushes it: sent, held, or failed and not due), or None (superseded,
+    being sent, gone on a re-close)."""
+    due, resendable = conn.execute(sa.select(due_condition(max_attempts), resend_condition())
+                                   .where(SUMMARY.c.uuid == uuid)).one()
+    return 'push' if due else 'resend' if resendable else None
 
 
 def stale_sending_condition(after_seconds):
