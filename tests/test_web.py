@@ -346,3 +346,22 @@ def test_butterball_theme_loads_nothing_from_outside(wsgi_app, users):
     outside = {link for link in OUTSIDE.findall(page.text) if not link.startswith('http://localhost/')}
     outside |= set(re.findall(r'"(https?://(?!localhost)[^"]+)"', page.text))  # its import map
     assert not outside, outside
+
+
+def test_grid_pager_counts_at_most_its_limit(app, config, shards):
+    """Past COUNT_LIMIT rows the pager takes the planner's estimate: it never counts a whole table."""
+    from rattail_fls.db.model.inbox import FlsInbox
+    from rattail_fls.sales import inbox
+    from rattail_fls.web.grids import bounded_count
+    bodies = [{'body': '{}', 'retail_point_id': 8802, 'sale_num': f'P{n}', 'status': 'rejected',
+               'errors': '[]'} for n in range(30)]
+    with config.appdb_engine.begin() as conn:
+        inbox.accept(conn, bodies, 'sale', 'file')
+    session = app.make_session()
+    try:
+        query = session.query(FlsInbox).filter(FlsInbox.retail_point_id == 8802).order_by(FlsInbox.id)
+        assert bounded_count(query, limit=100) == 30
+        assert bounded_count(query, limit=10) >= 11  # counted 11, then the planner's figure if larger
+        assert bounded_count(query.filter(FlsInbox.sale_num == 'P7'), limit=10) == 1
+    finally:
+        session.close()
