@@ -365,3 +365,22 @@ def test_grid_pager_counts_at_most_its_limit(app, config, shards):
         assert bounded_count(query.filter(FlsInbox.sale_num == 'P7'), limit=10) == 1
     finally:
         session.close()
+
+
+def test_app_under_pserve_maps_the_shard_models(databases, tmp_path):
+    """Built as pserve builds it (a fresh process, the app factory configuring versioning), the
+    shard models configure with Continuum's (the Sales page failed on TransactionMeta there)."""
+    import shutil
+    import subprocess
+    import sys
+    from fls_dev.server import write_web_conf
+    conf = shutil.copy(databases['config_path'], tmp_path / 'rattail.conf')
+    ini = write_web_conf(conf, 9080)
+    script = ("import sys, sqlalchemy as sa\n"
+              "from pyramid.paster import get_app\n"
+              "get_app('file+ini:' + sys.argv[1], 'main')\n"
+              "from rattail_fls.db.model.sales import Sale\n"
+              "print(sa.select(Sale).compile())\n")
+    result = subprocess.run([sys.executable, '-c', script, str(ini)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'FROM fls_shard.sale' in result.stdout

@@ -10,6 +10,10 @@ the app from the same Tailbone and Theo pieces Theo's factory uses.
 from tailbone import app as tailbone_app
 from theo.config import integrate_corepos
 
+# The shard models (their own declarative base) are mapped before Tailbone configures
+# versioning: mapped after it, the first query on them (the Sales page) fails to configure
+# Continuum's TransactionMeta ("name 'Transaction' is not defined") under pserve.
+from rattail_fls.db.model import sales as _shard_models  # noqa: F401
 from rattail_fls.web import errors, menus
 
 THEO_INCLUDES = ('theo.web.static', 'theo.web.subscribers', 'theo.web.views')
