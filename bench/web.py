@@ -30,6 +30,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from fls_dev import benchstorage, db as devdb  # noqa: E402
+from rattail_fls.web.app import main as make_web_app  # noqa: E402  (before versioning, as under pserve)
 
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
 FULL = os.environ.get('BENCH_SIZE') == 'full'
@@ -248,10 +249,9 @@ def serve(config, config_path):
     config), served by waitress on a loopback port in this process."""
     import threading
     from waitress.server import create_server
-    from rattail_fls.web.app import main as make_app
     web_conf = Path(config_path).parent / 'web.ini'
     web_conf.write_text(f"[rattail.config]\ninclude = {config_path}\n")
-    app = make_app({}, **{'rattail_config': config, 'rattail.config': str(web_conf),
+    app = make_web_app({}, **{'rattail_config': config, 'rattail.config': str(web_conf),
                           'beaker.session.type': 'memory', 'beaker.session.key': 'fls_bench_web',
                           'beaker.session.secret': uuid.uuid4().hex})
     server = create_server(app, host='127.0.0.1', port=0, threads=4)
