@@ -154,7 +154,7 @@ def test_shards_page_survives_an_unreachable_shard(admin, monkeypatch):
     assert len(grid_rows(listing)) == 2
 
 
-def test_shards_page_estimates_sizes_without_counting(admin, app, config, shards):
+def test_shards_page_estimates_sizes_without_counting(admin, app, config, shards, storage):
     """The Shards page reads catalog estimates, never a count of a shard table; the estimate is
     the table's size before ANALYZE, and the count itself after it."""
     import random
@@ -187,9 +187,9 @@ def test_shards_page_estimates_sizes_without_counting(admin, app, config, shards
 
     with shards.begin('s01') as conn:
         for table in ('sale', 'sale_line'):
-            assert st.estimate_rows(conn, table) > 0
+            assert st.estimate_rows(conn, table, storage) > 0
             conn.execute(sa.text(f'ANALYZE {table}'))
-            assert st.estimate_rows(conn, table) == conn.execute(sa.text(f'SELECT count(*) FROM {table}')).scalar()
+            assert st.estimate_rows(conn, table, storage) == conn.execute(sa.text(f'SELECT count(*) FROM {table}')).scalar()
 
 
 def test_permissions_are_registered(wsgi_app):

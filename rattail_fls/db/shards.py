@@ -186,9 +186,9 @@ class ShardRouter:
         """One dict per configured shard, for ``fls-shards list`` and the web views; with
         ``estimate``, sales and lines are the catalog's estimates (:func:`storage.estimate_rows`),
         not counted."""
-        def count(conn, table):
+        def count(conn, table, storage):
             if estimate:
-                return st.estimate_rows(conn, table.__tablename__)
+                return st.estimate_rows(conn, table.__tablename__, storage)
             return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
 
         counts = dict(session.query(FlsRetailPoint.shard_uuid, sa.func.count())
@@ -209,7 +209,7 @@ class ShardRouter:
                         info['citus'] = placed['node'] if placed['distributed'] else 'local'
                     storage = st.detect_storage(conn)
                     info.update(storage=storage, version=shard.schema_version,
-                                sales=count(conn, Sale), lines=count(conn, SaleLine),
+                                sales=count(conn, Sale, storage), lines=count(conn, SaleLine, storage),
                                 days=st.count_day_stores(conn, storage))
                     if storage == st.TIMESCALEDB:
                         info.update(st.compression_status(conn, self.compress_after_days()))
