@@ -56,7 +56,7 @@ demo: venv node services
 web: venv node services
 	$(ENV) $(PY) scripts/web.py
 
-BENCHES := contract ingest dayclose export corepos_import
+BENCHES := contract ingest dayclose export corepos_import web
 
 bench: venv services
 	$(ENV) for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done

@@ -43,6 +43,32 @@ def render(text, overrides):
     return '\n'.join(out) + '\n'
 
 
+def off_machine(path):
+    """``[(section, key, value)]`` of the settings in the config file ``path`` whose URL names a
+    host other than this machine (loopback addresses and ``localhost`` are this machine)."""
+    import configparser
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parser = configparser.RawConfigParser()
+    parser.read(path, encoding='utf-8')
+    found = []
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            if '://' not in value:
+                continue
+            host = urlsplit(value.strip()).hostname
+            if not host or host == 'localhost':
+                continue
+            try:
+                if ipaddress.ip_address(host).is_loopback:
+                    continue
+            except ValueError:
+                pass
+            found.append((section, key, value))
+    return found
+
+
 def write_config(example_path, out_path, overrides):
     with open(example_path, encoding='utf-8') as f:
         text = render(f.read(), overrides)

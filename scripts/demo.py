@@ -26,7 +26,7 @@ LOOPBACK_ODOO_URL = 'http://127.0.0.1:8069/api/sales-summary'
 
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'scripts'))
-from fls_dev.config import write_config  # noqa: E402
+from fls_dev.config import off_machine, write_config  # noqa: E402
 from fls_dev.server import start_intake  # noqa: E402
 from demo_corepos import run_corepos_demo  # noqa: E402
 from demo_export import export_to_loopback  # noqa: E402
@@ -80,6 +80,15 @@ def write_app_config():
         ('rattail_fls', 'odoo.url'): LOOPBACK_ODOO_URL,
     })
     print("wrote app/rattail.conf (from app/rattail.conf.example); app/quiet.conf is shipped")
+
+
+def check_on_machine(path):
+    """The demo leaves no setting pointing off this machine (a worker left running would use it)."""
+    outside = off_machine(path)
+    if outside:
+        sys.exit("demo failed: settings point off this machine: "
+                 + "; ".join(f"[{section}] {key} = {value}" for section, key, value in outside))
+    print(f"every URL in {path.relative_to(ROOT)} points at this machine")
 
 
 def make_tokens():
@@ -184,6 +193,7 @@ def main():
         server.terminate()
         server.wait()
 
+    check_on_machine(APP / 'rattail.conf')
     print(f"\nDemo finished in {time.monotonic() - started:.0f}s.  What to run next:\n"
           "  .venv/bin/rattail -c app/quiet.conf fls-shards days\n"
           "  .venv/bin/rattail -c app/quiet.conf fls-inbox list\n"

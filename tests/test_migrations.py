@@ -17,6 +17,23 @@ def tables(url):
         engine.dispose()
 
 
+def indexes(url, table_names):
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        return {i['name'] for t in table_names for i in inspector.get_indexes(t)}
+    finally:
+        engine.dispose()
+
+
+def model_indexes():
+    """Every index the plugin's main-DB models declare (the web grids' among them)."""
+    from rattail_fls.db.model import business_days, inbox, moves, summaries, tokens
+    classes = [getattr(m, n) for m in (business_days, inbox, moves, summaries, tokens) for n in dir(m)]
+    return {i.name for c in classes if getattr(c, '__table__', None) is not None
+            and c.__table__.name in FLS_TABLES for i in c.__table__.indexes}
+
+
 def test_upgrade_from_empty_and_downgrade(tmp_path):
     name = f'fls_test_{RUN_ID}_migrations'
     url = create_database(name)
@@ -28,6 +45,9 @@ def test_upgrade_from_empty_and_downgrade(tmp_path):
         present = tables(url)
         assert FLS_TABLES <= present
         assert {'store', 'corepos_store', 'user_api_token'} <= present
+        declared = model_indexes()
+        assert {'fls_inbox_ix_status', 'fls_summary_ix_date', 'fls_business_day_ix_date'} <= declared
+        assert declared <= indexes(url, FLS_TABLES)
 
         heads = {line.split()[0] for line in alembic(path, 'heads').stdout.splitlines()}
         current = {line.split()[0] for line in alembic(path, 'current').stdout.splitlines()}

@@ -517,3 +517,22 @@ def test_writer_statements_in_a_compressed_chunk(pglite, shard):
                             {'i': sale_id}).one() == (later, 2)
         # The deletes touched the compressed chunks of `day`: partially compressed, due again.
         assert len(st.due_chunks(conn, 7)) >= 1
+
+
+def test_row_estimates_of_hypertables(pglite):
+    """The Shards page's catalog estimate (no count) over a hypertable's chunks: from their size
+    before ANALYZE, the count itself after it, and still the count once the chunks are compressed."""
+    with pglite.begin() as conn:
+        shard_migrations.upgrade_schema(conn, 'fls_est', 'timescaledb', 7)
+    with in_schema(pglite, 'fls_est') as conn:
+        insert(conn, 'sale', [sale(DAY + datetime.timedelta(days=n % 2), 500 + n) for n in range(30)])
+        assert st.estimate_rows(conn, 'sale', st.TIMESCALEDB) > 0
+        conn.execute(sa.text('ANALYZE sale'))
+        assert st.estimate_rows(conn, 'sale', st.TIMESCALEDB) == 30
+        chunks = st.due_chunks(conn, 7)
+    for chunk in chunks:
+        with in_schema(pglite, 'fls_est') as conn:
+            st.compress_chunk(conn, chunk)
+    with in_schema(pglite, 'fls_est') as conn:
+        assert st.compression_status(conn, 7)['compressed'] >= 2
+        assert st.estimate_rows(conn, 'sale', st.TIMESCALEDB) == 30

@@ -10,7 +10,7 @@ import re
 import sqlalchemy as sa
 import webtest
 
-from conftest import csrf_token, filtered, log_in
+from conftest import csrf_token, filtered, log_in, make_shop
 
 
 def grid_rows(response):
@@ -146,12 +146,50 @@ def test_shards_list_and_view(admin, app, shards, storage):
 def test_shards_page_survives_an_unreachable_shard(admin, monkeypatch):
     from rattail_fls.db.shards import ShardRouter
 
-    def unreachable(self, session):
+    def unreachable(self, session, **kwargs):
         raise sa.exc.OperationalError('SELECT 1', {}, Exception('connection refused'))
     monkeypatch.setattr(ShardRouter, 'stats', unreachable)
     listing = admin.get('/fls/shards/')
     assert 'Live shard figures are unavailable' in listing.text
     assert len(grid_rows(listing)) == 2
+
+
+def test_shards_page_estimates_sizes_without_counting(admin, app, config, shards, storage):
+    """The Shards page reads catalog estimates, never a count of a shard table; the estimate is
+    the table's size before ANALYZE, and the count itself after it."""
+    import random
+    import simplejson
+    from fls_dev.loopback.shops import make_order
+    from rattail_fls.db import storage as st
+    from rattail_fls.sales import inbox
+    make_shop(app, shards, 8801, 's01')
+    rng = random.Random(8801)
+    day = datetime.date.today() - datetime.timedelta(days=2)
+    bodies = [{'body': simplejson.dumps(make_order(rng, 8801, day, n), use_decimal=True)} for n in range(40)]
+    with config.appdb_engine.begin() as conn:
+        keys = inbox.accept(conn, bodies, 'sale', 'file')
+    app.get_fls_handler().get_processor().drain([key[1] for key in keys], only=True)
+
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+    sa.event.listen(sa.engine.Engine, 'before_cursor_execute', record)
+    try:
+        page = admin.get('/fls/shards/')
+    finally:
+        sa.event.remove(sa.engine.Engine, 'before_cursor_execute', record)
+    assert 'Sales (estimate)' in page.text
+    shard_count = re.compile(r'count\(.*\bFROM\s+("?\w+"?\.)?"?(sale|sale_line|sale_lot|sale_misc_lot|sale_ident)\b',
+                             re.I | re.S)
+    assert any('pg_class' in s for s in statements)
+    assert not [s for s in statements if shard_count.search(s)]
+
+    with shards.begin('s01') as conn:
+        for table in ('sale', 'sale_line'):
+            assert st.estimate_rows(conn, table, storage) > 0
+            conn.execute(sa.text(f'ANALYZE {table}'))
+            assert st.estimate_rows(conn, table, storage) == conn.execute(sa.text(f'SELECT count(*) FROM {table}')).scalar()
 
 
 def test_permissions_are_registered(wsgi_app):
@@ -248,6 +286,18 @@ def test_menus_hide_what_is_not_configured(admin):
         assert f'href="http://localhost/{hidden}"' not in home, hidden
 
 
+def test_quick_search_lists_only_what_the_menus_show(admin):
+    """The navbar's search box (Tailbone's index pages) leaves out the pages the menus hide."""
+    import json
+    data = re.search(r'globalSearchData: (\[.*?\]),\n', admin.get('/').text).group(1)
+    routes = {page['route'] for page in json.loads(data)}
+    assert {'corepos.products', 'fls.summaries', 'fls.shards'} <= routes
+    hidden = {'corepos.lanes', 'corepos.transaction_details', 'corepos.transaction_details_archive',
+              'corepos.stock_purchases', 'trainwreck.transactions'}
+    assert not routes & hidden, routes & hidden
+    assert not [r for r in routes if r.startswith('trainwreck.')]
+
+
 def test_broken_back_end_gets_an_error_page_with_navigation(admin):
     page = admin.get('/core-pos/products/', status=500)
     assert 'This page could not be shown' in page.text
@@ -296,3 +346,41 @@ def test_butterball_theme_loads_nothing_from_outside(wsgi_app, users):
     outside = {link for link in OUTSIDE.findall(page.text) if not link.startswith('http://localhost/')}
     outside |= set(re.findall(r'"(https?://(?!localhost)[^"]+)"', page.text))  # its import map
     assert not outside, outside
+
+
+def test_grid_pager_counts_at_most_its_limit(app, config, shards):
+    """Past COUNT_LIMIT rows the pager takes the planner's estimate: it never counts a whole table."""
+    from rattail_fls.db.model.inbox import FlsInbox
+    from rattail_fls.sales import inbox
+    from rattail_fls.web.grids import bounded_count
+    bodies = [{'body': '{}', 'retail_point_id': 8802, 'sale_num': f'P{n}', 'status': 'rejected',
+               'errors': '[]'} for n in range(30)]
+    with config.appdb_engine.begin() as conn:
+        inbox.accept(conn, bodies, 'sale', 'file')
+    session = app.make_session()
+    try:
+        query = session.query(FlsInbox).filter(FlsInbox.retail_point_id == 8802).order_by(FlsInbox.id)
+        assert bounded_count(query, limit=100) == 30
+        assert bounded_count(query, limit=10) >= 11  # counted 11, then the planner's figure if larger
+        assert bounded_count(query.filter(FlsInbox.sale_num == 'P7'), limit=10) == 1
+    finally:
+        session.close()
+
+
+def test_app_under_pserve_maps_the_shard_models(databases, tmp_path):
+    """Built as pserve builds it (a fresh process, the app factory configuring versioning), the
+    shard models configure with Continuum's (the Sales page failed on TransactionMeta there)."""
+    import shutil
+    import subprocess
+    import sys
+    from fls_dev.server import write_web_conf
+    conf = shutil.copy(databases['config_path'], tmp_path / 'rattail.conf')
+    ini = write_web_conf(conf, 9080)
+    script = ("import sys, sqlalchemy as sa\n"
+              "from pyramid.paster import get_app\n"
+              "get_app('file+ini:' + sys.argv[1], 'main')\n"
+              "from rattail_fls.db.model.sales import Sale\n"
+              "print(sa.select(Sale).compile())\n")
+    result = subprocess.run([sys.executable, '-c', script, str(ini)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'FROM fls_shard.sale' in result.stdout

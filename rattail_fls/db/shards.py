@@ -182,8 +182,15 @@ class ShardRouter:
             session.add(shard)
         return shard
 
-    def stats(self, session):
-        """One dict per configured shard, for ``fls-shards list`` and the web views."""
+    def stats(self, session, estimate=False):
+        """One dict per configured shard, for ``fls-shards list`` and the web views; with
+        ``estimate``, sales and lines are the catalog's estimates (:func:`storage.estimate_rows`),
+        not counted."""
+        def count(conn, table, storage):
+            if estimate:
+                return st.estimate_rows(conn, table.__tablename__, storage)
+            return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+
         counts = dict(session.query(FlsRetailPoint.shard_uuid, sa.func.count())
                       .group_by(FlsRetailPoint.shard_uuid))
         result = []
@@ -202,8 +209,7 @@ class ShardRouter:
                         info['citus'] = placed['node'] if placed['distributed'] else 'local'
                     storage = st.detect_storage(conn)
                     info.update(storage=storage, version=shard.schema_version,
-                                sales=conn.execute(sa.select(sa.func.count()).select_from(Sale)).scalar(),
-                                lines=conn.execute(sa.select(sa.func.count()).select_from(SaleLine)).scalar(),
+                                sales=count(conn, Sale, storage), lines=count(conn, SaleLine, storage),
                                 days=st.count_day_stores(conn, storage))
                     if storage == st.TIMESCALEDB:
                         info.update(st.compression_status(conn, self.compress_after_days()))

@@ -239,6 +239,54 @@ def count_day_stores(conn, storage):
     return 0
 
 
+# Rows of a table from the catalog (no scan): each leaf of its inheritance tree (partitions, or
+# TimescaleDB's chunks, which inherit from the hypertable too) counts its ``reltuples`` scaled to
+# its size now, as the planner does; a leaf never analyzed (autovacuum skips small ones) counts
+# its pages at the density of its analyzed siblings, or of the column widths; an empty heap
+# counts nothing (a compressed chunk's rows are in TimescaleDB's catalog, _COMPRESSED_ROWS).
+_ESTIMATE_ROWS = """
+WITH RECURSIVE tree(oid) AS (
+    SELECT CAST(to_regclass(:table) AS oid)
+    UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid),
+leaf AS (
+    SELECT c.reltuples, c.relpages,
+           pg_relation_size(c.oid) / current_setting('block_size')::int AS pages
+    FROM tree JOIN pg_class c ON c.oid = tree.oid WHERE c.relkind = 'r'),
+analyzed AS (
+    SELECT sum(reltuples) / nullif(sum(relpages), 0) AS per_page
+    FROM leaf WHERE reltuples >= 0 AND relpages > 0),
+widths AS (
+    SELECT (current_setting('block_size')::int - 24)
+           / (28.0 + sum(CASE WHEN a.attlen > 0 THEN a.attlen ELSE 32 END)) AS per_page
+    FROM pg_attribute a WHERE a.attrelid = to_regclass(:table) AND a.attnum > 0 AND NOT a.attisdropped)
+SELECT CAST(round(coalesce(sum(CASE
+    WHEN pages = 0 THEN 0
+    WHEN reltuples >= 0 AND relpages > 0 THEN reltuples / relpages * pages
+    ELSE pages * coalesce((SELECT per_page FROM analyzed), (SELECT per_page FROM widths)) END), 0))
+    AS bigint)
+FROM leaf
+"""
+
+# Rows of a hypertable's compressed chunks, as counted when they were compressed.
+_COMPRESSED_ROWS = """
+SELECT coalesce(sum(s.numrows_pre_compression), 0)
+FROM _timescaledb_catalog.compression_chunk_size s
+JOIN _timescaledb_catalog.chunk c ON c.id = s.chunk_id
+JOIN _timescaledb_catalog.hypertable h ON h.id = c.hypertable_id
+WHERE h.schema_name = current_schema() AND h.table_name = :table
+"""
+
+
+def estimate_rows(conn, table, storage):
+    """Rows of ``table`` (in the shard's schema) as the catalog estimates them, over all its
+    partitions or chunks: for pages shown on every request, where a ``count(*)`` would read the
+    whole table."""
+    rows = conn.execute(sa.text(_ESTIMATE_ROWS), {'table': table}).scalar()
+    if storage == TIMESCALEDB:
+        rows += conn.execute(sa.text(_COMPRESSED_ROWS), {'table': table}).scalar()
+    return rows
+
+
 # -- TimescaleDB compression -------------------------------------------------------------------
 
 # Chunks of the shard's hypertables (schema first on the search path).  A chunk written to

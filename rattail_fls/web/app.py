@@ -10,7 +10,11 @@ the app from the same Tailbone and Theo pieces Theo's factory uses.
 from tailbone import app as tailbone_app
 from theo.config import integrate_corepos
 
-from rattail_fls.web import errors
+# The shard models (their own declarative base) are mapped before Tailbone configures
+# versioning: mapped after it, the first query on them (the Sales page) fails to configure
+# Continuum's TransactionMeta ("name 'Transaction' is not defined") under pserve.
+from rattail_fls.db.model import sales as _shard_models  # noqa: F401
+from rattail_fls.web import errors, menus
 
 THEO_INCLUDES = ('theo.web.static', 'theo.web.subscribers', 'theo.web.views')
 
@@ -37,4 +41,5 @@ def main(global_config, **settings):
     for spec in THEO_INCLUDES + ('rattail_fls.web.views',):
         pyramid_config.include(spec)
     errors.add_error_view(pyramid_config)
+    menus.hide_index_pages(pyramid_config, rattail_config)
     return pyramid_config.make_wsgi_app()

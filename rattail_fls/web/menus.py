@@ -4,6 +4,8 @@ Theo lists every CORE-POS page, the CORE-POS transaction details and
 Trainwreck whether or not their databases exist; opening one was a 500.
 :func:`missing_backend` says what a route needs that the config lacks, and
 :class:`FlsMenuHandler` leaves those entries (and menus left empty) out.
+Tailbone's quick search (the navbar's search box) lists every index page
+registered; :func:`hide_index_pages` leaves the same pages out of it.
 A page whose back end is configured but broken gets the error page
 (:mod:`rattail_fls.web.errors`).
 """
@@ -58,3 +60,16 @@ class FlsMenuHandler(TheoMenuHandler):
 
     def make_menus(self, request, **kwargs):
         return prune(self.config, super().make_menus(request, **kwargs))
+
+
+def hide_index_pages(pyramid_config, rattail_config):
+    """Leave the pages :func:`missing_backend` refuses out of Tailbone's quick search.
+
+    Its list (``tailbone_index_pages``) is filled by config actions of the master views, so
+    this is an action too, ordered after them.
+    """
+    def action():
+        pages = pyramid_config.get_settings().get('tailbone_index_pages', [])
+        pyramid_config.add_settings({'tailbone_index_pages': [
+            page for page in pages if not missing_backend(rattail_config, page['route'])]})
+    pyramid_config.action(None, action, order=1)

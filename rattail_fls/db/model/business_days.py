@@ -14,6 +14,9 @@ __all__ = ['FlsBusinessDay']
 
 class FlsBusinessDay(model.Base):
     __tablename__ = 'fls_business_day'
+    __table_args__ = (
+        sa.Index('fls_business_day_ix_date', 'sale_date', 'retail_point_id'),  # the web grid's order
+    )
     model_title = "Business Day"
 
     retail_point_id = sa.Column(sa.Integer(), primary_key=True)

@@ -39,6 +39,7 @@ class FlsInbox(model.Base):
     __table_args__ = (
         sa.Index('fls_inbox_ix_pending', 'status', 'id', postgresql_where=sa.text(f"status = '{PENDING}'")),
         sa.Index('fls_inbox_ix_id', 'id'),
+        sa.Index('fls_inbox_ix_status', 'status', 'id'),  # the web grid: a status, newest first
         sa.Index('fls_inbox_ix_sale', 'retail_point_id', 'sale_num'),
         {'postgresql_partition_by': 'RANGE (received_on)'},
     )

@@ -70,6 +70,7 @@ class FlsDayClose(model.Base):
     __tablename__ = 'fls_day_close'
     __table_args__ = (
         sa.UniqueConstraint('retail_point_id', 'sale_date', name='fls_day_close_uq_day'),
+        sa.Index('fls_day_close_ix_date', 'sale_date', 'uuid'),  # the web grid's order
     )
     model_title = "Day Close"
 
@@ -101,6 +102,7 @@ class FlsSummary(model.Base):
                  postgresql_where=sa.text("status <> 'superseded'")),
         sa.Index('fls_summary_ix_due', 'status', 'next_attempt_at'),
         sa.Index('fls_summary_ix_day', 'retail_point_id', 'sale_date'),
+        sa.Index('fls_summary_ix_date', 'sale_date', 'uuid'),  # the web grid's order
     )
     model_title = "Summary"
     model_title_plural = "Summaries"

@@ -1,6 +1,8 @@
 """Shards: the registry, with live figures read from each shard's database (read-only).
 
-Shards are created and changed by ``rattail fls-shards``, never from the web.
+Shards are created and changed by ``rattail fls-shards``, never from the web.  Sales and
+lines are the catalog's estimates, not counts: the page reads a few catalog rows per shard
+however many sales it holds (``fls-shards list`` counts them).
 """
 
 import logging
@@ -34,6 +36,8 @@ class ShardView(FlsMasterView):
         'schema_version': "Version",
         'accept_new': "Takes New Retail Points",
         'days': "Days (partitions or chunks)",
+        'sales': "Sales (estimate)",
+        'lines': "Lines (estimate)",
     }
 
     grid_columns = ['name', 'schema_name', 'storage', 'schema_version', 'accept_new'] + LIVE_FIELDS
@@ -63,7 +67,7 @@ class ShardView(FlsMasterView):
         """
         if not hasattr(self, '_live_stats'):
             try:
-                stats = self.app.get_fls_handler().shards.stats(self.Session())
+                stats = self.app.get_fls_handler().shards.stats(self.Session(), estimate=True)
             except (sa.exc.SQLAlchemyError, ConfigError) as error:
                 log.warning("live shard figures unavailable", exc_info=True)
                 self.request.session.flash(f"Live shard figures are unavailable: {error}", 'error')
