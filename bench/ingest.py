@@ -6,15 +6,18 @@ All in one run, on one generated data set:
   (pserve), committed to the inbox, queued on Redis, stored by RQ workers
   (`rattail fls-worker`) into the shards; timed until every sale is stored;
 * **single**: one order per request on /sales/enqueue_sales/ (double-encoded),
-  as today's clients send them, same path;
+  as today's clients send them, 16 clients, same path;
 * **ceiling**: COPY of the very same rows straight into the same shard tables;
 * **naive**: one forking RQ job per order writing row by row (the old path).
 
 All four paths write into the same shard storage (native partitions or TimescaleDB
 hypertables).  Prints sale lines per second for each, the ratios, and the workers' peak RSS.
-Options: --orders N (batch path), --single N, --naive N, --workers N,
---storage partitions|timescaledb|both (default: what the server supports; `both` runs
-each on the same server and prints them side by side).
+Also a sequential client (one order at a time, requests/s).  Sizes are quick by default
+(`make bench`), the issue's with BENCH_SIZE=full.  Options: --orders N (batch path),
+--single N, --sequential N, --naive N, --workers N, --server waitress|gunicorn (the intake
+server, see the README), --scale (batch and single paths for 1, 2, 4 workers x 1, 4 shards;
+--scale-orders N, --scale-single N), --storage partitions|timescaledb|both (default: what the
+server supports; `both` runs each on the same server and prints them side by side).
 """
 
 import argparse
