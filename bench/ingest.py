@@ -292,9 +292,9 @@ def scale(storage, pg_server, args):
             bench.close()
             ratio = ceiling_time / t['batch']
             rows.append((f"{shard_count} shard(s), {workers} worker(s)",
-                         f"batch {lines_of(batch_orders) / t['batch']:>7,.0f} lines/s = {ratio:.2f} x COPY; "
+                         f"batch {lines_of(batch_orders) / t['batch']:>7,.0f} lines/s = {ratio:.3f} x COPY; "
                          f"single {len(single_orders) / t['single']:>5,.0f} sales/s"))
-            ratios.append((f"batch/ceiling {shard_count}s x {workers}w", f"{ratio:.2f}"))
+            ratios.append((f"batch/ceiling {shard_count}s x {workers}w", f"{ratio:.3f}"))
     return rows + ratios
 
 
