@@ -6,15 +6,18 @@ All in one run, on one generated data set:
   (pserve), committed to the inbox, queued on Redis, stored by RQ workers
   (`rattail fls-worker`) into the shards; timed until every sale is stored;
 * **single**: one order per request on /sales/enqueue_sales/ (double-encoded),
-  as today's clients send them, same path;
+  as today's clients send them, 16 clients, same path;
 * **ceiling**: COPY of the very same rows straight into the same shard tables;
 * **naive**: one forking RQ job per order writing row by row (the old path).
 
 All four paths write into the same shard storage (native partitions or TimescaleDB
 hypertables).  Prints sale lines per second for each, the ratios, and the workers' peak RSS.
-Options: --orders N (batch path), --single N, --naive N, --workers N,
---storage partitions|timescaledb|both (default: what the server supports; `both` runs
-each on the same server and prints them side by side).
+Also a sequential client (one order at a time, requests/s).  Sizes are quick by default
+(`make bench`), the issue's with BENCH_SIZE=full.  Options: --orders N (batch path),
+--single N, --sequential N, --naive N, --workers N, --server waitress|gunicorn (the intake
+server, see the README), --scale (batch and single paths for 1, 2, 4 workers x 1, 4 shards;
+--scale-orders N, --scale-single N), --storage partitions|timescaledb|both (default: what the
+server supports; `both` runs each on the same server and prints them side by side).
 """
 
 import argparse
@@ -38,7 +41,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from fls_dev import benchstorage, db as devdb  # noqa: E402
-from fls_dev.server import BIN, start_intake  # noqa: E402
+from fls_dev.server import BIN, SERVERS, start_intake  # noqa: E402
 from fls_dev.loopback.shops import make_order  # noqa: E402
 from rattail_fls.sales.auth import create_token  # noqa: E402
 
@@ -98,11 +101,11 @@ def start_workers(config_path, count, env=None):
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
 
 
-def peak_rss_mb(processes):
+def peak_rss_mb(pids):
     peaks = []
-    for p in processes:
+    for pid in pids:
         try:
-            status = Path(f'/proc/{p.pid}/status').read_text()
+            status = Path(f'/proc/{pid}/status').read_text()
             peaks.append(int(next(l for l in status.splitlines() if l.startswith('VmHWM')).split()[1]) / 1024)
         except (OSError, StopIteration):
             pass
@@ -116,107 +119,183 @@ def stop(processes):
         p.wait()
 
 
+#: Bench sizes: the default is quick (`make bench`); BENCH_SIZE=full gives the issue's.
+SIZES = {
+    'quick': {'orders': 6000, 'single': 1500, 'sequential': 500, 'naive': 150, 'scale_orders': 2000,
+              'scale_single': 500},
+    'full': {'orders': 20000, 'single': 3000, 'sequential': 2000, 'naive': 600, 'scale_orders': 10000,
+             'scale_single': 2000},
+}
+SCALE_WORKERS = (1, 2, 4)
+SCALE_SHARDS = (1, 4)
+
+
 def main():
+    size = SIZES['full' if os.environ.get('BENCH_SIZE') == 'full' else 'quick']
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--orders', type=int, default=20000)
-    parser.add_argument('--single', type=int, default=3000)
-    parser.add_argument('--naive', type=int, default=600)
+    parser.add_argument('--orders', type=int, default=size['orders'])
+    parser.add_argument('--single', type=int, default=size['single'])
+    parser.add_argument('--sequential', type=int, default=size['sequential'],
+                        help="orders posted one at a time by one client (requests/s)")
+    parser.add_argument('--naive', type=int, default=size['naive'])
     parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--server', choices=SERVERS, default=SERVERS[0],
+                        help="intake server: gunicorn processes (production, the default) or waitress threads")
+    parser.add_argument('--scale', action='store_true',
+                        help=f"batch and single paths for {SCALE_WORKERS} workers x {SCALE_SHARDS} shards")
+    parser.add_argument('--scale-orders', type=int, default=size['scale_orders'])
+    parser.add_argument('--scale-single', type=int, default=size['scale_single'])
     benchstorage.add_argument(parser)
-    benchstorage.run(parser.parse_args(), measure)
+    args = parser.parse_args()
+    benchstorage.run(args, scale if args.scale else measure)
+
+
+class Bench:
+    """Fresh databases with ``shard_count`` shards (spread over two databases), ten shops and a token."""
+
+    def __init__(self, storage, pg_server, shard_count=2):
+        self.storage, self.pg_server = storage, pg_server
+        tmp = Path(tempfile.mkdtemp(prefix='fls-bench-'))
+        self.names = (f'fls_bench_ingest_{storage}', f'fls_bench_ingest_{storage}_shards2')
+        urls = [devdb.create_database(pg_server, n) for n in self.names]
+        names = [f's{n:02d}' for n in range(1, shard_count + 1)]
+        extra = {('rattail_fls', 'storage'): storage, ('rattail_fls', 'shards'): ' '.join(names)}
+        for n, name in enumerate(names[1:], 2):  # odd shards in the main DB, even ones in the second
+            extra.update({('rattail_fls', f'shard.{name}.engine'): 'shards2' if n % 2 == 0 else 'default',
+                          ('rattail_fls', f'shard.{name}.schema'): f'fls_{name}',
+                          ('rattail_fls', f'shard.{name}.accept_new'): 'true'})
+        self.config_path = devdb.write_app_config(tmp / 'rattail.conf', *urls, f'{REDIS_URL}/14', extra)
+        devdb.migrate(self.config_path)
+        redis.Redis.from_url(f'{REDIS_URL}/14').flushdb()
+
+        from rattail.config import make_config
+        self.config = make_config([str(self.config_path)], versioning=True)
+        app = self.config.get_app()
+        self.shards = app.get_fls_handler().shards
+        session = app.make_session()
+        self.shards.upgrade(session)
+        model = app.model
+        user = model.User(username='benchshop', active=True)
+        session.add(user)
+        for n, rp in enumerate(SHOPS):
+            point = model.FlsRetailPoint(retail_point_id=rp, name=f'Bench {rp}')
+            session.add(point)
+            session.flush()
+            self.shards.assign(session, point, names[n % len(names)])
+        _, self.token = create_token(session, user, SHOPS, 'bench')
+        session.commit()
+        session.close()
+        self.engines = [(self.shards.engine(spec.engine_key), spec.schema) for spec in self.shards.specs.values()]
+        # partitions for the days used, so no path pays for DDL while timed (TimescaleDB: none)
+        from rattail_fls.db import storage as st
+        for name in self.shards.specs:
+            with self.shards.begin(name) as conn:
+                st.premake_days(conn, storage, [datetime.date.today() - datetime.timedelta(days=d)
+                                                for d in range(0, 9)])
+
+    def ingest(self, batch_orders, single_orders, workers, server, sequential_orders=()):
+        """Batch, then single orders, then one sequential client, through the real intake and
+        ``workers`` workers; returns the timings."""
+        intake, url = start_intake(self.config_path, kind=server)
+        processes = start_workers(self.config_path, workers)
+        timings = {}
+        try:
+            bodies = [simplejson.dumps(batch_orders[i:i + 500], use_decimal=True)
+                      for i in range(0, len(batch_orders), 500)]
+            start = time.perf_counter()
+            post_all(url, self.token, bodies, '/api/fls/sales', clients=4)
+            timings['accepted'] = time.perf_counter() - start
+            wait_stored(self.engines, len(batch_orders))
+            timings['batch'] = time.perf_counter() - start
+
+            for key, orders, clients in (('single', single_orders, 16), ('sequential', sequential_orders, 1)):
+                if not orders:
+                    continue
+                before = stored_sales(self.engines)
+                bodies = [simplejson.dumps(simplejson.dumps(o, use_decimal=True)) for o in orders]
+                start = time.perf_counter()
+                post_all(url, self.token, bodies, '/sales/enqueue_sales/', clients=clients)
+                timings[f'{key}_accepted'] = time.perf_counter() - start
+                wait_stored(self.engines, before + len(orders))
+                timings[key] = time.perf_counter() - start
+            timings['worker_rss'] = peak_rss_mb([p.pid for p in processes])
+            timings['intake_rss'] = peak_rss_mb([intake.pid, *children(intake.pid)])
+        finally:
+            stop(processes + [intake])
+        return timings
+
+    def close(self):
+        self.config.appdb_engine.dispose()
+        for engine, _ in self.engines:
+            engine.dispose()
+        for name in self.names:
+            devdb.drop_database(self.pg_server, name)
+
+
+def children(pid):
+    """The server's worker processes (gunicorn forks them)."""
+    try:
+        return [int(child) for child in Path(f'/proc/{pid}/task/{pid}/children').read_text().split()]
+    except OSError:
+        return []
 
 
 def measure(storage, pg_server, args):
     """All four paths on shards of ``storage`` on ``pg_server`` (a PostgreSQL URL); returns the figures."""
-    tmp = Path(tempfile.mkdtemp(prefix='fls-bench-'))
-    names = (f'fls_bench_ingest_{storage}', f'fls_bench_ingest_{storage}_shards2')
-    urls = [devdb.create_database(pg_server, n) for n in names]
-    config_path = devdb.write_app_config(tmp / 'rattail.conf', *urls, f'{REDIS_URL}/14',
-                                         {('rattail_fls', 'storage'): storage})
-    devdb.migrate(config_path)
-    redis.Redis.from_url(f'{REDIS_URL}/14').flushdb()
-
-    from rattail.config import make_config
-    config = make_config([str(config_path)], versioning=True)
-    app = config.get_app()
-    shards = app.get_fls_handler().shards
-    session = app.make_session()
-    shards.upgrade(session)
-    model = app.model
-    user = model.User(username='benchshop', active=True)
-    session.add(user)
-    for rp in SHOPS:
-        point = model.FlsRetailPoint(retail_point_id=rp, name=f'Bench {rp}')
-        session.add(point)
-        shards.assign(session, point)
-    session.flush()
-    _, token_string = create_token(session, user, SHOPS, 'bench')
-    session.commit()
-    engines = [(shards.engine(spec.engine_key), spec.schema) for spec in shards.specs.values()]
-    # partitions for the days used, so no path pays for DDL while timed (TimescaleDB: none)
-    from rattail_fls.db import storage as st
-    for name in shards.specs:
-        with shards.begin(name) as conn:
-            st.premake_days(conn, storage, [datetime.date.today() - datetime.timedelta(days=d)
-                                            for d in range(0, 9)])
-
+    bench = Bench(storage, pg_server)
     batch_orders = orders_for(args.orders, 1, 'B')
     single_orders = orders_for(args.single, 2, 'S')
+    sequential_orders = orders_for(args.sequential, 4, 'Q')
     print(f"data ({storage}): {len(batch_orders)} orders / {lines_of(batch_orders)} lines (batch), "
-          f"{len(single_orders)} orders / {lines_of(single_orders)} lines (single), "
-          f"{len(SHOPS)} retail points over 2 shards in 2 databases; {args.workers} workers",
-          file=sys.stderr)
+          f"{len(single_orders)} orders / {lines_of(single_orders)} lines (single, 16 clients), "
+          f"{len(sequential_orders)} orders (one sequential client), "
+          f"{len(SHOPS)} retail points over 2 shards in 2 databases; {args.workers} workers; "
+          f"intake: {args.server}", file=sys.stderr)
+    t = bench.ingest(batch_orders, single_orders, args.workers, args.server, sequential_orders)
+    ceiling_time = copy_ceiling(bench.shards, batch_orders, storage)
+    naive_time, naive_orders = naive_path(bench.shards, bench.config, args.naive, args.workers, storage)
+    bench.close()
 
-    intake, url = start_intake(config_path)
-    workers = start_workers(config_path, args.workers)
-    try:
-        bodies = [simplejson.dumps(batch_orders[i:i + 500], use_decimal=True)
-                  for i in range(0, len(batch_orders), 500)]
-        start = time.perf_counter()
-        post_all(url, token_string, bodies, '/api/fls/sales', clients=4)
-        accepted = time.perf_counter() - start
-        wait_stored(engines, len(batch_orders))
-        batch_time = time.perf_counter() - start
-
-        before = stored_sales(engines)
-        bodies = [simplejson.dumps(simplejson.dumps(o, use_decimal=True)) for o in single_orders]
-        start = time.perf_counter()
-        post_all(url, token_string, bodies, '/sales/enqueue_sales/', clients=8)
-        single_accepted = time.perf_counter() - start
-        wait_stored(engines, before + len(single_orders))
-        single_time = time.perf_counter() - start
-        worker_rss = peak_rss_mb(workers)
-        intake_rss = peak_rss_mb([intake])
-    finally:
-        stop(workers + [intake])
-
-    ceiling_time = copy_ceiling(shards, batch_orders, storage)
-    naive_time, naive_orders = naive_path(shards, config, args.naive, args.workers, storage)
-
-    rate = lambda lines, seconds: lines / seconds  # noqa: E731
-    batch_rate = rate(lines_of(batch_orders), batch_time)
-    single_rate = rate(lines_of(single_orders), single_time)
-    ceiling_rate = rate(lines_of(batch_orders), ceiling_time)
-    naive_rate = rate(lines_of(naive_orders), naive_time)
-    figures = [
-        ("batch (500 orders/request)", f"{batch_rate:,.0f} lines/s ({batch_time:.1f}s; accepted {accepted:.1f}s)"),
-        ("single (1 order/request)", f"{single_rate:,.0f} lines/s ({single_time:.1f}s; "
-                                     f"{len(single_orders) / single_accepted:,.0f} req/s accepted)"),
+    batch_rate = lines_of(batch_orders) / t['batch']
+    single_rate = lines_of(single_orders) / t['single']
+    ceiling_rate = lines_of(batch_orders) / ceiling_time
+    naive_rate = lines_of(naive_orders) / naive_time
+    return [
+        ("batch (500 orders/request)", f"{batch_rate:,.0f} lines/s ({t['batch']:.1f}s; accepted {t['accepted']:.1f}s)"),
+        ("single (1 order/request)", f"{single_rate:,.0f} lines/s, {len(single_orders) / t['single']:,.0f} "
+                                     f"sales/s stored ({t['single']:.1f}s; "
+                                     f"{len(single_orders) / t['single_accepted']:,.0f} req/s accepted)"),
+        ("sequential client", f"{len(sequential_orders) / t['sequential_accepted']:,.0f} req/s"),
         ("ceiling (COPY same rows)", f"{ceiling_rate:,.0f} lines/s ({ceiling_time:.1f}s)"),
         ("naive (fork/job, row by row)", f"{naive_rate:,.0f} lines/s ({len(naive_orders)} orders, "
                                          f"{naive_time:.1f}s)"),
+        ("peak RSS worker / intake", f"{t['worker_rss']:.0f} MB / {t['intake_rss']:.0f} MB"),
         ("batch/ceiling", f"{batch_rate / ceiling_rate:.2f}"),
         ("single/ceiling", f"{single_rate / ceiling_rate:.2f}"),
         ("batch/naive", f"{batch_rate / naive_rate:.1f}x"),
         ("single/naive", f"{single_rate / naive_rate:.1f}x"),
-        ("peak RSS worker / intake", f"{worker_rss:.0f} MB / {intake_rss:.0f} MB"),
     ]
-    config.appdb_engine.dispose()
-    for engine, _ in engines:
-        engine.dispose()
-    for name in names:
-        devdb.drop_database(pg_server, name)
-    return figures
+
+
+def scale(storage, pg_server, args):
+    """The batch and single paths for each number of workers and shards; one table, ratios last."""
+    batch_orders = orders_for(args.scale_orders, 1, 'B')
+    rows, ratios = [], []
+    print(f"scale ({storage}): {len(batch_orders)} orders / {lines_of(batch_orders)} lines (batch), "
+          f"{args.scale_single} single orders (16 clients) per cell", file=sys.stderr)
+    for shard_count in SCALE_SHARDS:
+        for workers in SCALE_WORKERS:
+            bench = Bench(storage, pg_server, shard_count)
+            single_orders = orders_for(args.scale_single, 2, f'S{workers}')
+            t = bench.ingest(batch_orders, single_orders, workers, args.server)
+            ceiling_time = copy_ceiling(bench.shards, batch_orders, storage)
+            bench.close()
+            ratio = ceiling_time / t['batch']
+            rows.append((f"{shard_count} shard(s), {workers} worker(s)",
+                         f"batch {lines_of(batch_orders) / t['batch']:>7,.0f} lines/s = {ratio:.3f} x COPY; "
+                         f"single {len(single_orders) / t['single']:>5,.0f} sales/s"))
+            ratios.append((f"batch/ceiling {shard_count}s x {workers}w", f"{ratio:.3f}"))
+    return rows + ratios
 
 
 def copy_ceiling(shards, orders, storage):

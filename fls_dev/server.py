@@ -20,10 +20,16 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_intake(rattail_conf, threads=8, server=None):
+#: ``start_intake(kind=...)``: waitress threads (app/intake.conf.example) or gunicorn processes.
+SERVERS = ('waitress', 'gunicorn')
+
+
+def start_intake(rattail_conf, threads=8, server=None, kind='waitress', processes=3):
     """Write ``intake.conf`` (from the example) next to ``rattail_conf`` and serve it.
 
-    ``server`` overrides more ``[server:main]`` (waitress) settings.
+    ``kind='gunicorn'``: ``processes`` gunicorn workers with the settings of
+    ``app/intake.gunicorn.conf.py.example``; ``kind='waitress'``: pserve with
+    ``threads``, ``server`` overriding more ``[server:main]`` settings.
     Returns ``(process, url)``; raises RuntimeError if it does not answer.
     """
     rattail_conf = Path(rattail_conf)
@@ -33,14 +39,18 @@ def start_intake(rattail_conf, threads=8, server=None):
         ('app:main', 'rattail.config'): str(rattail_conf),
         ('server:main', 'port'): str(port), ('server:main', 'threads'): str(threads),
         **{('server:main', key): str(value) for key, value in (server or {}).items()}})
-    process = subprocess.Popen([str(BIN / 'pserve'), f'file+ini:{ini}'], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if kind == 'gunicorn':
+        command = [str(BIN / 'gunicorn'), '--config', str(ROOT / 'app' / 'intake.gunicorn.conf.py.example'),
+                   '--paste', str(ini), '--bind', f'127.0.0.1:{port}', '--workers', str(processes)]
+    else:
+        command = [str(BIN / 'pserve'), f'file+ini:{ini}']
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f'http://127.0.0.1:{port}'
     for _ in range(150):
         try:
             if requests.get(url + '/api/fls/health', timeout=1).ok:
                 return process, url
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still loading
             time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"the intake API did not start: try `pserve file+ini:{ini}`")

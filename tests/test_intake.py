@@ -71,6 +71,20 @@ def test_compat_endpoint_double_encoded_body(config, shards, shops, intake_url):
     assert rows[0].total_including_miscellaneous == sale['total_including_miscellaneous']
 
 
+def test_requests_while_a_drain_job_waits_join_it(config, shards, shops, intake_url, redis_conn):
+    """One Redis call per request: while a drain job waits, later requests answer its id and
+    queue nothing; its run stores all of them."""
+    from rattail_fls.queue.enqueue import get_queue
+    run_workers(config)
+    queue = get_queue(config, 'sales_processing')
+    sales = [order(301, 60 + n) for n in range(3)]
+    answers = [post(intake_url, shops['a'], body(sale)).json() for sale in sales]
+    assert len({a['job_id'] for a in answers}) == 1 and answers[0]['job_id']
+    assert queue.job_ids == [answers[0]['job_id']]
+    run_workers(config)
+    assert [inbox_row(config, a['inbox_id']).status for a in answers] == ['done'] * 3
+
+
 def test_compat_endpoint_plain_object_and_second_shard(config, shards, shops, intake_url):
     sale = order(302, 2)
     answer = post(intake_url, shops['b'], body(sale))

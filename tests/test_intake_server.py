@@ -8,6 +8,7 @@ import urllib.parse
 import pytest
 import requests
 import simplejson
+import sqlalchemy as sa
 
 from fls_dev.loopback.shops import make_order
 from fls_dev.server import start_intake
@@ -68,3 +69,25 @@ def test_idle_half_open_connections_are_closed(served):
         except ConnectionResetError:
             pass
     assert requests.get(url + '/api/fls/health', timeout=60).status_code == 200
+
+
+def test_gunicorn_configuration_serves_the_intake(databases, shards, redis_conn, config, app):
+    """app/intake.gunicorn.conf.py.example (the measured alternative, README): each worker
+    process answers a sale after its commit, and the sale is stored."""
+    process, url = start_intake(databases['config_path'], kind='gunicorn', processes=2)
+    try:
+        token = make_shop(app, shards, 8402, 's01')
+        order = make_order(random.Random(8402), 8402, datetime.date.today() - datetime.timedelta(days=1), 1)
+        headers = {'Authorization': f'Token {token}', 'Content-Type': 'application/json'}
+        answers = [requests.post(url + '/sales/enqueue_sales/', timeout=60, headers=headers,
+                                 data=simplejson.dumps(dict(order, sale_num=f"G-{n}"), use_decimal=True))
+                   for n in range(4)]
+        assert [a.status_code for a in answers] == [202] * 4, [a.text for a in answers]
+        assert all(a.json()['inbox_id'] for a in answers)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    run_workers(config)
+    with shards.begin('s01') as conn:
+        stored = conn.execute(sa.text("SELECT count(*) FROM sale WHERE retail_point_id = 8402")).scalar()
+    assert stored == 4

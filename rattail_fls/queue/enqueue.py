@@ -115,21 +115,21 @@ def wake(config, kind):
 
     The intake calls this after each commit instead of enqueueing a job per
     request: while a drain job is waiting, further requests cost one Redis
-    ``SET NX`` and the waiting job takes their rows too, so workers write big
+    call (``SET NX GET``: Redis 7.0 or later, which answers with the waiting
+    job's id) and the waiting job takes their rows too, so workers write big
     batches.  The job clears the flag *before* it claims rows (see
     ``jobs.process_sales``), so a commit after that always queues a new job.
     None when Redis is down (the sweeper catches up).
     """
     job_id = f"fls-drain-{uuid.uuid4().hex}"
     try:
-        connection = redis_connection(config)
-        if connection.set(_wake_key(config, kind), job_id, nx=True, ex=WAKE_TTL):
-            return enqueue(config, kind, [], job_id=job_id)
-        current = connection.get(_wake_key(config, kind))
+        waiting = redis_connection(config).set(_wake_key(config, kind), job_id, nx=True, ex=WAKE_TTL, get=True)
     except redis.exceptions.RedisError as error:
         log.warning("could not wake the %s workers (the sweeper will): %s", kind, error)
         return None
-    return current.decode() if current else None
+    if waiting is None:
+        return enqueue(config, kind, [], job_id=job_id)
+    return waiting.decode()
 
 
 def clear_wake(config, kind):

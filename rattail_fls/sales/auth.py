@@ -42,6 +42,8 @@ TOKEN_PATTERN = re.compile(r'[A-Za-z0-9_-]{16,256}')
 LAST_USED_EVERY = 60
 #: Most tokens (known or unknown) whose answer a process remembers.
 CACHE_ENTRIES = 10000
+#: Database connections an intake process keeps (at least its server's threads).
+INTAKE_POOL_SIZE = 16
 
 
 class Unauthorized(Exception):
@@ -219,7 +221,12 @@ def intake_engine(config):
     """The main database's engine as configured, but with SQL parameters hidden from errors and logs.
 
     A failing statement's message otherwise carries its parameters (a token
-    hash, a shop's payload) into every log line about it.
+    hash, a shop's payload) into every log line about it.  The pool keeps
+    ``INTAKE_POOL_SIZE`` connections unless ``default.pool_size`` says
+    otherwise: a server thread beyond the pool would open and close a
+    connection for every request.
     """
     make_engine = config.get_engine_maker()
-    return make_engine(config.get_dict(f'{config.appname}.db'), prefix='default.', hide_parameters=True)
+    settings = config.get_dict(f'{config.appname}.db')
+    extra = {} if 'default.pool_size' in settings else {'pool_size': INTAKE_POOL_SIZE}
+    return make_engine(settings, prefix='default.', hide_parameters=True, **extra)
