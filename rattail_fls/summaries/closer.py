@@ -27,6 +27,7 @@ from rattail_fls.summaries.aggregate import aggregate_day
 
 SUMMARY = FlsSummary.__table__
 DAY_CLOSE = FlsDayClose.__table__
+CLOSE_FIELDS = ('sales_changed_at', 'change_count_seen', 'requested_by', 'sale_count', 'summary_count')
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,10 @@ class DayCloser:
                                 'new_change_count_seen': change_count_seen, 'new_requested_by': requested_by,
                                 'new_sale_count': sale_count, 'new_summary_count': len(summaries)})
                 results[rp].update(retail_point_id=rp, sale_date=day, shard=routes[rp], sales=sale_count)
-            session.execute(DAY_CLOSE.update().where(DAY_CLOSE.c.uuid == sa.bindparam('close_uuid')).values(
-                closes=sa.func.coalesce(DAY_CLOSE.c.closes, 0) + 1, closed_at=sa.func.now(),
-                **{name[4:]: sa.bindparam(name) for name in updates[0] if name != 'close_uuid'}), updates)
+            if updates:  # bind names differ from the columns' (SQLAlchemy reserves those)
+                session.execute(DAY_CLOSE.update().where(DAY_CLOSE.c.uuid == sa.bindparam('close_uuid')).values(
+                    closes=sa.func.coalesce(DAY_CLOSE.c.closes, 0) + 1, closed_at=sa.func.now(),
+                    **{column: sa.bindparam(f'new_{column}') for column in CLOSE_FIELDS}), updates)
             session.commit()
             log.info("closed %s for %d retail points", day, len(results))
             return [results[rp] for rp in retail_point_ids]
