@@ -1,4 +1,4 @@
-"""Day close at scale: one business date of 200 retail points (~400,000 lines) (`make bench`).
+"""Day close at scale: one business date of 200 retail points (~400,000 lines with BENCH_SIZE=full) (`make bench`).
 
 Sales are loaded straight into the shards (COPY, untimed); then, in one run:
 * **close**: `DayCloser.close()` for every retail point: aggregation per counter
@@ -6,9 +6,10 @@ Sales are loaded straight into the shards (COPY, untimed); then, in one run:
   summaries stored in the main DB;
 * **one SQL aggregate**: a single hand-written GROUP BY over the same rows
   (the lines per counter, journal, product and price), no lots, no storage.
-Both on the same shard storage.  Prints both times and the ratio.  Options: --retail-points N,
+Both on the same shard storage.  Prints both times and the ratio (last).  Options: --retail-points N,
 --orders N (per point), --storage partitions|timescaledb|both (default: what the server
-supports; `both` prints them side by side).
+supports; `both` prints them side by side).  Sizes default to ``BENCH_SIZE``: unset, 40 retail
+points x 150 orders (~21,000 lines, for `make bench`); ``full``, the issue's 200 x 570 (~400,000).
 """
 
 import argparse
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from fls_dev import benchstorage, db as devdb  # noqa: E402
 from fls_dev.loopback.shops import make_order  # noqa: E402
 
+SIZES = {'small': (40, 150), 'full': (200, 570)}
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
 DAY = datetime.date.today() - datetime.timedelta(days=1)
 
@@ -42,8 +44,12 @@ GROUP BY 1, 2, 3, 4, 5
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--retail-points', type=int, default=200)
-    parser.add_argument('--orders', type=int, default=570, help="orders per retail point")
+    size = os.environ.get('BENCH_SIZE') or 'small'
+    if size not in SIZES:
+        sys.exit(f"error: BENCH_SIZE must be one of {', '.join(SIZES)}, not {size!r}")
+    retail_points, orders = SIZES[size]
+    parser.add_argument('--retail-points', type=int, default=retail_points)
+    parser.add_argument('--orders', type=int, default=orders, help="orders per retail point")
     benchstorage.add_argument(parser)
     benchstorage.run(parser.parse_args(), measure)
 

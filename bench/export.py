@@ -42,7 +42,7 @@ FAILURES = ('bad_gateway', 'failed', 'error', 'success_lost')
 
 def summary_rows(count):
     """``count`` summaries: 100 retail points x counters, in the contract's payload shape."""
-    from rattail_fls.sales.contract import dumps
+    from rattail_fls.jsontext import dumps  # as the day close stores payloads
     rows = []
     for i in range(count):
         rp, counter, journal = 2001 + i % 100, 1 + i // 100, 11

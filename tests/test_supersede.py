@@ -171,8 +171,8 @@ def test_sent_summary_gone_on_reclose_is_held_not_superseded(config, app, odoo):
     [unsent] = make_summaries(app, rp, status='pending', day=DAY - datetime.timedelta(days=1))
     closer = DayCloser(config)
     session = app.make_session()
-    result = closer._store(session, rp, DAY, [])  # the re-close found no sales for it
-    gone = closer._store(session, rp, DAY - datetime.timedelta(days=1), [])
+    result = closer._store(session, DAY, {rp: []})[rp]  # the re-close found no sales for it
+    gone = closer._store(session, DAY - datetime.timedelta(days=1), {rp: []})[rp]
     session.commit()
     session.close()
     assert (result['gone'], result['superseded']) == (1, 0) and gone['superseded'] == 1
