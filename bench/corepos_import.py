@@ -1,6 +1,6 @@
 """CORE-POS bulk import: versioning deferred vs on, and the plugin's handler vs rattail-corepos's.
 
-All in one run, on one generated CORE catalog (``--products``, default 20,000)
+All in one run, on one generated CORE catalog (``--products``: 4,000, or 20,000 with ``BENCH_SIZE=full``)
 served by the loopback CORE-POS, with its members in a real MariaDB office_op
 database.  Each import runs through the real ``rattail`` CLI into its own copy of
 one freshly migrated Theo database:
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # the import path, or `import corepos` finds this script.
 sys.path[:] = [p for p in sys.path if Path(p or '.').resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
-from fls_dev import db as devdb  # noqa: E402
+from fls_dev import benchsize, db as devdb  # noqa: E402
 from fls_dev.loopback.corepos import CoreStore, LoopbackCorePos, generate_catalog  # noqa: E402
 from fls_dev.loopback.office_op import drop_database, load_office_op, recreate_database  # noqa: E402
 
@@ -43,6 +43,8 @@ MYSQL_URL = os.environ.get('FLS_MYSQL_URL', 'mysql+pymysql://root@127.0.0.1:3306
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
 RATTAIL = str(Path(sys.executable).parent / 'rattail')
 PREFIX = 'fls_bench_corepos'
+#: Catalog sizes: `make bench`'s, and the 20,000 products of the performance issue.
+PRODUCTS = {benchsize.QUICK: 4000, benchsize.FULL: 20000}
 
 #: rattail-corepos exactly as without the plugin: its handler, handler class and client.
 STOCK = {
@@ -124,7 +126,7 @@ def line(label, seconds, note=''):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--products', type=int, default=20000)
+    parser.add_argument('--products', type=int, default=PRODUCTS[benchsize.bench_size()])
     parser.add_argument('--members', type=int, default=200)
     parser.add_argument('--versioned-limit', type=float,
                         help="seconds before the versioned import is stopped "

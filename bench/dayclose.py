@@ -26,10 +26,10 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from fls_dev import benchstorage, db as devdb  # noqa: E402
+from fls_dev import benchsize, benchstorage, db as devdb  # noqa: E402
 from fls_dev.loopback.shops import make_order  # noqa: E402
 
-SIZES = {'small': (40, 150), 'full': (200, 570)}
+SIZES = {benchsize.QUICK: (40, 150), benchsize.FULL: (200, 570)}
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
 DAY = datetime.date.today() - datetime.timedelta(days=1)
 
@@ -44,10 +44,7 @@ GROUP BY 1, 2, 3, 4, 5
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    size = os.environ.get('BENCH_SIZE') or 'small'
-    if size not in SIZES:
-        sys.exit(f"error: BENCH_SIZE must be one of {', '.join(SIZES)}, not {size!r}")
-    retail_points, orders = SIZES[size]
+    retail_points, orders = SIZES[benchsize.bench_size()]
     parser.add_argument('--retail-points', type=int, default=retail_points)
     parser.add_argument('--orders', type=int, default=orders, help="orders per retail point")
     benchstorage.add_argument(parser)

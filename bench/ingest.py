@@ -40,7 +40,7 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from fls_dev import benchstorage, db as devdb  # noqa: E402
+from fls_dev import benchsize, benchstorage, db as devdb  # noqa: E402
 from fls_dev.server import BIN, SERVERS, start_intake  # noqa: E402
 from fls_dev.loopback.shops import make_order  # noqa: E402
 from rattail_fls.sales.auth import create_token  # noqa: E402
@@ -121,9 +121,9 @@ def stop(processes):
 
 #: Bench sizes: the default is quick (`make bench`); BENCH_SIZE=full gives the issue's.
 SIZES = {
-    'quick': {'orders': 6000, 'single': 1500, 'sequential': 500, 'naive': 150, 'scale_orders': 2000,
+    benchsize.QUICK: {'orders': 6000, 'single': 1500, 'sequential': 500, 'naive': 150, 'scale_orders': 2000,
               'scale_single': 500},
-    'full': {'orders': 20000, 'single': 3000, 'sequential': 2000, 'naive': 600, 'scale_orders': 10000,
+    benchsize.FULL: {'orders': 20000, 'single': 3000, 'sequential': 2000, 'naive': 600, 'scale_orders': 10000,
              'scale_single': 2000},
 }
 SCALE_WORKERS = (1, 2, 4)
@@ -131,7 +131,7 @@ SCALE_SHARDS = (1, 4)
 
 
 def main():
-    size = SIZES['full' if os.environ.get('BENCH_SIZE') == 'full' else 'quick']
+    size = SIZES[benchsize.bench_size()]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--orders', type=int, default=size['orders'])
     parser.add_argument('--single', type=int, default=size['single'])

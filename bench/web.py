@@ -29,11 +29,11 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from fls_dev import benchstorage, db as devdb  # noqa: E402
+from fls_dev import benchsize, benchstorage, db as devdb  # noqa: E402
 from rattail_fls.web.app import main as make_web_app  # noqa: E402  (before versioning, as under pserve)
 
 REDIS_URL = os.environ.get('FLS_REDIS_URL', 'redis://127.0.0.1:6379').rstrip('/')
-FULL = os.environ.get('BENCH_SIZE') == 'full'
+FULL = benchsize.bench_size() == benchsize.FULL
 LINES_PER_SALE = 4
 #: size -> (sale lines, inbox rows, shops, days)
 SIZES = {
