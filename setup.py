@@ -49,9 +49,13 @@ setup(
         'PyMySQL>=1.1',
     ],
     extras_require={
+        # the intake under gunicorn (app/intake.gunicorn.conf.py.example) instead of waitress
+        'gunicorn': ['gunicorn>=23'],
         # hypothesis: property-based tests; msgspec: the contract bench's comparison;
-        # selenium drives Debian's chromium + chromium-driver (tests/test_browser.py)
-        'tests': ['pytest>=8', 'WebTest>=3', 'hypothesis>=6.100', 'msgspec>=0.18', 'selenium>=4.20'],
+        # selenium drives Debian's chromium + chromium-driver (tests/test_browser.py);
+        # gunicorn: the test of its configuration, and bench/ingest.py --server gunicorn
+        'tests': ['pytest>=8', 'WebTest>=3', 'hypothesis>=6.100', 'msgspec>=0.18', 'selenium>=4.20',
+                  'gunicorn>=23'],
     },
     entry_points={
         'wutta.config.extensions': [
