@@ -27,3 +27,38 @@ def test_worker_waits_for_a_redis_that_is_down_when_it_starts(databases, tmp_pat
         rds.stop()
     assert done is not None and done.name
     assert time.monotonic() - started >= 2, "the worker ran before Redis was up"
+
+
+def test_the_worker_command_starts_while_redis_is_down(databases, tmp_path):
+    """``rattail fls-worker`` checks its settings without Redis, then waits for it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import redis
+    from rq import Worker
+    rds = PrivateRedis()
+    path = tmp_path / 'rattail.conf'
+    path.write_text(f"[rattail.config]\ninclude = {databases['config_path']}\n\n"
+                    f"[rattail_fls]\nredis.url = {rds.url}\n")
+    log = open(tmp_path / 'worker.log', 'w')  # noqa: SIM115
+    process = subprocess.Popen([str(Path(sys.executable).parent / 'rattail'), '-c', str(path), 'fls-worker',
+                                '--queue', 'day_close'], stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        time.sleep(8)  # long enough to import everything and meet the missing Redis
+        assert process.poll() is None, (tmp_path / 'worker.log').read_text()[-3000:]
+        rds.start()
+        deadline = time.monotonic() + 60
+        while not any(w.pid == process.pid for w in Worker.all(connection=redis.Redis.from_url(rds.url))):
+            assert time.monotonic() < deadline, (tmp_path / 'worker.log').read_text()[-3000:]
+            assert process.poll() is None, (tmp_path / 'worker.log').read_text()[-3000:]
+            time.sleep(0.5)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(60)
+        log.close()
+        rds.stop()

@@ -23,11 +23,11 @@ def fls_worker(
         fork: Annotated[bool, typer.Option(
             help="Run each job in a forked child (isolation) instead of in-process (speed)")] = False):
     """Run an RQ worker for the plugin's queues (config loaded once per process)."""
-    from rattail_fls.queue.worker import make_worker, run, start_sweeping, KINDS
+    from rattail_fls.queue.worker import check_kinds, run, start_sweeping, KINDS
 
     config = get_config(ctx)
     with handle_errors():
-        make_worker(config, queue or list(KINDS), fork=fork)  # settings checked before anything runs
+        check_kinds(config, queue or list(KINDS))  # settings checked before anything runs
     stop = threading.Event()
     if sweep_every > 0:
         start_sweeping(config, sweep_every, stop)

@@ -54,6 +54,16 @@ class ForkSafeWorker(StoppableWorker, Worker):
         return super().main_work_horse(job, queue)
 
 
+def check_kinds(config, kinds):
+    """The queue kinds and the settings a worker needs, checked without Redis (it may be down
+    when a worker starts: :func:`run` waits for it)."""
+    for kind in kinds:
+        if kind not in KINDS:
+            raise fls_config.ConfigError(f"--queue {kind!r}: expected one of {', '.join(KINDS)}")
+        fls_config.queue_name(config, kind)
+    fls_config.get_setting(config, 'redis.url', required=True)
+
+
 def make_worker(config, kinds, fork=False):
     """A worker on the configured queues of ``kinds``.
 
@@ -62,9 +72,7 @@ def make_worker(config, kinds, fork=False):
     hot path wants this).  With
     ``fork``, each job runs in a forked child, isolated from the others.
     """
-    for kind in kinds:
-        if kind not in KINDS:
-            raise fls_config.ConfigError(f"--queue {kind!r}: expected one of {', '.join(KINDS)}")
+    check_kinds(config, kinds)
     jobs.configure(config)
     connection = enqueue.redis_connection(config)
     queues = [Queue(fls_config.queue_name(config, kind), connection=connection) for kind in kinds]
