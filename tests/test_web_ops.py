@@ -40,7 +40,7 @@ def test_fix_and_replay_a_rejected_row(admin, config, app, shards):
     bad = dict(good, sale_date='21/11/2026')
     inbox_id = rejected_row(config, bad, [{'field': 'sale_date', 'reason': 'must be a date "YYYY-MM-DD"'}])
 
-    listing = admin.get('/fls/inbox/')
+    listing = admin.get(filtered('/fls/inbox/', retail_point_id=8101, status='rejected'))
     assert listing.status_int == 200 and f'"id": "{inbox_id}"' in listing.text
     page = admin.get(f'/fls/inbox/{inbox_id}')
     assert 'sale_date: must be a date' in page.text and '21/11/2026' in page.text
