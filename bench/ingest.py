@@ -11,11 +11,13 @@ All in one run, on one generated data set:
 * **naive**: one forking RQ job per order writing row by row (the old path).
 
 All four paths write into the same shard storage (native partitions or TimescaleDB
-hypertables).  Prints sale lines per second for each, the ratios, and the workers' peak RSS.
+hypertables).  Prints sale lines per second for each, the ratios, and the peak RSS of the workers
+and the intake, with their RSS after the first quarter of the batch run against the end (flat: ~1.0).
 Also a sequential client (one order at a time, requests/s).  Sizes are quick by default
 (`make bench`), the issue's with BENCH_SIZE=full.  Options: --orders N (batch path),
 --single N, --sequential N, --naive N, --workers N, --server waitress|gunicorn (the intake
-server, see the README), --scale (batch and single paths for 1, 2, 4 workers x 1, 4 shards;
+server, see the README), --scale (batch and single paths for 1, 2, 4 workers x 1, 4 shards,
+then into empty shards against shards already holding --history-lines N lines, loaded with COPY;
 --scale-orders N, --scale-single N), --storage partitions|timescaledb|both (default: what the
 server supports; `both` runs each on the same server and prints them side by side).
 """
@@ -64,6 +66,18 @@ def lines_of(orders):
     return sum(len(o['sale_line_ids']) for o in orders)
 
 
+def validated(orders):
+    """The normalised sales of ``orders``, as the door makes them."""
+    from rattail_fls.sales import contract
+    rules, today = contract.Rules(max_past_days=30), datetime.date.today()
+    return [contract.validate_sale(contract.decode_body(simplejson.dumps(o, use_decimal=True)), rules, today)
+            for o in orders]
+
+
+def lines_of_sales(sales):
+    return sum(len(s['lines']) for s in sales)
+
+
 def stored_sales(engines):
     total = 0
     for engine, schema in engines:
@@ -95,21 +109,63 @@ def post_all(url, token, bodies, path, clients):
         list(pool.map(post, bodies))
 
 
-def start_workers(config_path, count, env=None):
-    return [subprocess.Popen([str(BIN / 'rattail'), '-c', str(config_path), 'fls-worker',
-                              '--queue', 'sales_processing'], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+def start_workers(config_path, count, env=None, timeout=120):
+    """``count`` workers, returned once all of them listen on Redis (their start-up is not timed)."""
+    from rq import Worker
+    processes = [subprocess.Popen([str(BIN / 'rattail'), '-c', str(config_path), 'fls-worker',
+                                   '--queue', 'sales_processing'], cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+    connection = redis.Redis.from_url(f'{REDIS_URL}/14')
+    deadline = time.monotonic() + timeout
+    while Worker.count(connection=connection) < count:
+        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+            stop(processes)
+            raise RuntimeError(f"the {count} workers did not all start within {timeout}s")
+        time.sleep(0.1)
+    return processes
+
+
+def rss_mb(pid, field='VmRSS'):
+    """``field`` of ``/proc/<pid>/status`` in MB (``VmHWM``: the peak); 0 once the process is gone."""
+    try:
+        status = Path(f'/proc/{pid}/status').read_text()
+        return int(next(l for l in status.splitlines() if l.startswith(field)).split()[1]) / 1024
+    except (OSError, StopIteration):
+        return 0
 
 
 def peak_rss_mb(pids):
-    peaks = []
-    for pid in pids:
-        try:
-            status = Path(f'/proc/{pid}/status').read_text()
-            peaks.append(int(next(l for l in status.splitlines() if l.startswith('VmHWM')).split()[1]) / 1024)
-        except (OSError, StopIteration):
-            pass
-    return max(peaks, default=0)
+    return max((rss_mb(pid, 'VmHWM') for pid in pids), default=0)
+
+
+class RssSampler(threading.Thread):
+    """Samples the largest RSS of each group of processes while a run goes on: memory that
+    grows with the data shows as a last sample well above the one a quarter of the way through."""
+
+    def __init__(self, groups, every=0.25):
+        super().__init__(daemon=True)
+        self.groups, self.every = groups, every
+        self.samples = []  # (seconds, {group: MB})
+        self.done = threading.Event()
+
+    def run(self):
+        start = time.perf_counter()
+        while not self.done.wait(self.every):
+            self.samples.append((time.perf_counter() - start,
+                                 {name: max((rss_mb(pid) for pid in pids()), default=0)
+                                  for name, pids in self.groups.items()}))
+
+    def stop(self):
+        self.done.set()
+        self.join()
+
+    def growth(self, name):
+        """(RSS a quarter of the way through, RSS at the end) of group ``name``, MB."""
+        if not self.samples:
+            return 0, 0
+        total = self.samples[-1][0]
+        quarter = next(mb[name] for t, mb in self.samples if t >= total / 4)
+        return quarter, self.samples[-1][1][name]
 
 
 def stop(processes):
@@ -122,10 +178,12 @@ def stop(processes):
 #: Bench sizes: the default is quick (`make bench`); BENCH_SIZE=full gives the issue's.
 SIZES = {
     benchsize.QUICK: {'orders': 6000, 'single': 1500, 'sequential': 500, 'naive': 150, 'scale_orders': 2000,
-              'scale_single': 500},
-    benchsize.FULL: {'orders': 20000, 'single': 3000, 'sequential': 2000, 'naive': 600, 'scale_orders': 10000,
-             'scale_single': 2000},
+                      'scale_single': 500, 'history_lines': 300_000},
+    benchsize.FULL: {'orders': 100_000, 'single': 3000, 'sequential': 2000, 'naive': 600, 'scale_orders': 10000,
+                     'scale_single': 2000, 'history_lines': 10_000_000},
 }
+#: Days of history (before the 7 days the bench posts) the stored lines are spread over.
+HISTORY_DAYS = 60
 SCALE_WORKERS = (1, 2, 4)
 SCALE_SHARDS = (1, 4)
 
@@ -145,6 +203,8 @@ def main():
                         help=f"batch and single paths for {SCALE_WORKERS} workers x {SCALE_SHARDS} shards")
     parser.add_argument('--scale-orders', type=int, default=size['scale_orders'])
     parser.add_argument('--scale-single', type=int, default=size['scale_single'])
+    parser.add_argument('--history-lines', type=int, default=size['history_lines'],
+                        help="lines already stored in the shards for the last rows of --scale")
     benchstorage.add_argument(parser)
     args = parser.parse_args()
     benchstorage.run(args, scale if args.scale else measure)
@@ -156,7 +216,10 @@ class Bench:
     def __init__(self, storage, pg_server, shard_count=2):
         self.storage, self.pg_server = storage, pg_server
         tmp = Path(tempfile.mkdtemp(prefix='fls-bench-'))
-        self.names = (f'fls_bench_ingest_{storage}', f'fls_bench_ingest_{storage}_shards2')
+        # the process id in the names: benches run side by side on one server never drop each other's
+        base = f'fls_bench_ingest_{storage}_{os.getpid()}'
+        self.names = (base, f'{base}_shards2')
+        self.days = [datetime.date.today() - datetime.timedelta(days=d) for d in range(0, 9)]
         urls = [devdb.create_database(pg_server, n) for n in self.names]
         names = [f's{n:02d}' for n in range(1, shard_count + 1)]
         extra = {('rattail_fls', 'storage'): storage, ('rattail_fls', 'shards'): ' '.join(names)}
@@ -177,11 +240,12 @@ class Bench:
         model = app.model
         user = model.User(username='benchshop', active=True)
         session.add(user)
-        for n, rp in enumerate(SHOPS):
+        self.shop_shards = {rp: names[n % len(names)] for n, rp in enumerate(SHOPS)}
+        for rp, shard in self.shop_shards.items():
             point = model.FlsRetailPoint(retail_point_id=rp, name=f'Bench {rp}')
             session.add(point)
             session.flush()
-            self.shards.assign(session, point, names[n % len(names)])
+            self.shards.assign(session, point, shard)
         _, self.token = create_token(session, user, SHOPS, 'bench')
         session.commit()
         session.close()
@@ -190,16 +254,59 @@ class Bench:
         from rattail_fls.db import storage as st
         for name in self.shards.specs:
             with self.shards.begin(name) as conn:
-                st.premake_days(conn, storage, [datetime.date.today() - datetime.timedelta(days=d)
-                                                for d in range(0, 9)])
+                st.premake_days(conn, storage, self.days)
+
+    def load_history(self, lines):
+        """Store about ``lines`` sale lines in the shards, over HISTORY_DAYS days before the bench's
+        own, with COPY (not timed): sales of the bench's own kind, with their identities.  Then
+        ANALYZE, also with ``lines`` 0, so both cases start with the planner's statistics."""
+        from rattail_fls.db import storage as st
+        from rattail_fls.sales.store import COPY_COLUMNS, TABLES, copy_text, render_sales
+
+        templates = validated(orders_for(2000, 5, 'T'))
+        per_day = max(0, round(lines / HISTORY_DAYS / (lines_of_sales(templates) / len(templates))))
+        days = [self.days[-1] - datetime.timedelta(days=d) for d in range(1, HISTORY_DAYS + 1)]
+        sale_id = {name: 0 for name in self.shards.specs}
+        stored = 0
+        for n, day in enumerate(days):
+            by_shard = defaultdict(list)
+            for i in range(per_day):
+                sale = dict(templates[(n * per_day + i) % len(templates)], sale_date=day,
+                            sale_num=f"H{day:%Y%m%d}-{i}")
+                shard = self.shop_shards[sale['retail_point_id']]
+                sale_id[shard] += 1
+                by_shard[shard].append((sale_id[shard], None, sale))
+            for shard, to_write in by_shard.items():
+                idents = ''.join(f"{s['retail_point_id']}\t{s['sale_num']}\t{i}\t{day}\t{s['content_hash']}\n"
+                                 for i, _, s in to_write)
+                with self.shards.begin(shard) as conn:
+                    st.premake_days(conn, self.storage, [day])
+                    copy_text(conn, 'sale_ident', ['retail_point_id', 'sale_num', 'sale_id', 'sale_date',
+                                                   'content_hash'], idents)
+                    for table, columns, text in zip(TABLES, COPY_COLUMNS,
+                                                    render_sales(to_write, defaultdict(lambda: [0, 0]))):
+                        copy_text(conn, table, columns, text)
+                stored += lines_of_sales([s for _, _, s in to_write])
+            if (n + 1) % 10 == 0:
+                print(f"history: day {n + 1}/{len(days)}, {stored:,} lines stored", file=sys.stderr)
+        for shard, last in sale_id.items():
+            with self.shards.begin(shard) as conn:
+                if last:
+                    conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('sale_ident', 'sale_id'), :n)"),
+                                 {'n': last})
+                conn.execute(sa.text("ANALYZE"))
+        return stored
 
     def ingest(self, batch_orders, single_orders, workers, server, sequential_orders=()):
         """Batch, then single orders, then one sequential client, through the real intake and
         ``workers`` workers; returns the timings."""
         intake, url = start_intake(self.config_path, kind=server)
         processes = start_workers(self.config_path, workers)
+        sampler = RssSampler({'worker': lambda: [p.pid for p in processes],
+                              'intake': lambda: [intake.pid, *children(intake.pid)]})
         timings = {}
         try:
+            sampler.start()
             bodies = [simplejson.dumps(batch_orders[i:i + 500], use_decimal=True)
                       for i in range(0, len(batch_orders), 500)]
             start = time.perf_counter()
@@ -207,6 +314,8 @@ class Bench:
             timings['accepted'] = time.perf_counter() - start
             wait_stored(self.engines, len(batch_orders))
             timings['batch'] = time.perf_counter() - start
+            sampler.stop()
+            timings['rss_growth'] = {name: sampler.growth(name) for name in ('worker', 'intake')}
 
             for key, orders, clients in (('single', single_orders, 16), ('sequential', sequential_orders, 1)):
                 if not orders:
@@ -221,6 +330,7 @@ class Bench:
             timings['worker_rss'] = peak_rss_mb([p.pid for p in processes])
             timings['intake_rss'] = peak_rss_mb([intake.pid, *children(intake.pid)])
         finally:
+            sampler.done.set()
             stop(processes + [intake])
         return timings
 
@@ -270,10 +380,14 @@ def measure(storage, pg_server, args):
         ("naive (fork/job, row by row)", f"{naive_rate:,.0f} lines/s ({len(naive_orders)} orders, "
                                          f"{naive_time:.1f}s)"),
         ("peak RSS worker / intake", f"{t['worker_rss']:.0f} MB / {t['intake_rss']:.0f} MB"),
+        ("RSS at 1/4 -> end of batch, worker / intake", "{:.0f} -> {:.0f} MB / {:.0f} -> {:.0f} MB".format(
+            *t['rss_growth']['worker'], *t['rss_growth']['intake'])),
         ("batch/ceiling", f"{batch_rate / ceiling_rate:.2f}"),
         ("single/ceiling", f"{single_rate / ceiling_rate:.2f}"),
         ("batch/naive", f"{batch_rate / naive_rate:.1f}x"),
         ("single/naive", f"{single_rate / naive_rate:.1f}x"),
+        ("RSS end / 1/4 worker, intake", "{:.2f}, {:.2f}".format(
+            *(end / quarter if quarter else 0 for quarter, end in t['rss_growth'].values()))),
     ]
 
 
@@ -295,20 +409,36 @@ def scale(storage, pg_server, args):
                          f"batch {lines_of(batch_orders) / t['batch']:>7,.0f} lines/s = {ratio:.3f} x COPY; "
                          f"single {len(single_orders) / t['single']:>5,.0f} sales/s"))
             ratios.append((f"batch/ceiling {shard_count}s x {workers}w", f"{ratio:.3f}"))
-    return rows + ratios
+    history_rows, history_ratios = on_history(storage, pg_server, args, batch_orders)
+    return rows + history_rows + ratios + history_ratios
+
+
+def on_history(storage, pg_server, args, batch_orders):
+    """The same batch and single orders into empty shards, then into shards already holding
+    ``args.history_lines`` lines (2 shards, ``args.workers`` workers); rows and ratios."""
+    single_orders = orders_for(args.scale_single, 2, 'SH')
+    rates = {}
+    for label, lines in (('empty', 0), ('stored', args.history_lines)):
+        bench = Bench(storage, pg_server)
+        stored = bench.load_history(lines)
+        t = bench.ingest(batch_orders, single_orders, args.workers, args.server)
+        bench.close()
+        rates[label] = (lines_of(batch_orders) / t['batch'], len(single_orders) / t['single'], stored)
+    rows = [(f"2 shards, {args.workers} workers, {stored:,} lines stored",
+             f"batch {batch:>7,.0f} lines/s; single {single:>5,.0f} sales/s")
+            for batch, single, stored in rates.values()]
+    (empty_batch, empty_single, _), (batch, single, stored) = rates['empty'], rates['stored']
+    return rows, [(f"batch into {stored:,} lines / into empty", f"{batch / empty_batch:.2f}"),
+                  (f"single into {stored:,} lines / into empty", f"{single / empty_single:.2f}")]
 
 
 def copy_ceiling(shards, orders, storage):
     """COPY the same sales, lines and lots, pre-rendered, into a fresh shard schema of the same
     storage: the physical ceiling (only the COPY is timed)."""
     from rattail_fls.db import shard_migrations, storage as st
-    from rattail_fls.sales import contract
     from rattail_fls.sales.store import COPY_COLUMNS, TABLES, copy_text, render_sales
 
-    rules = contract.Rules(max_past_days=30)
-    today = datetime.date.today()
-    sales = [contract.validate_sale(contract.decode_body(simplejson.dumps(o, use_decimal=True)), rules, today)
-             for o in orders]
+    sales = validated(orders)
     texts = render_sales([(i, i, sale) for i, sale in enumerate(sales, 1)], defaultdict(lambda: [0, 0]))
     engine = shards.engine('default')
     with engine.begin() as conn:
