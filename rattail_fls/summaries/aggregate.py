@@ -12,19 +12,21 @@ keys: sale, line number, grouping key), so the same rows give the same bytes
 whatever their physical order: after a chunk is compressed or a partition
 rewritten, a re-close finds the summary unchanged.
 
-Every query filters on ``sale_date = :day`` and ``retail_point_id``: on native
+It is all one statement per shard and date (:data:`_SUMMARIES`): one row per
+summary, its lines, lots and miscellaneous lots as arrays (the arrays of one
+GROUP BY are aligned: its aggregates see its rows in the same order).  Each
+table is read with ``sale_date = :day`` and ``retail_point_id``: on native
 partitions that prunes to the day's partition, on TimescaleDB it excludes all
 chunks but the day's (a continuous aggregate would not pay for a one-day,
 one-shop close, which must also see late corrections at once).
 
-All of it is one statement per shard and date (:data:`_SUMMARIES`), one row per
-summary with its lines, lots and miscellaneous lots as arrays.  The groupings
-hash (no aggregate orders its input, so no sort of every line): the latest line
-of a group is picked by ``max`` over a sortable array, a line's position in its
-summary is numbered once its group is made, and lots and miscellaneous lots are
-put in order here (integers, nulls last, as PostgreSQL orders them).  The
-reconciliation's sums per table are separate, simpler aggregates in the same
-statement (same snapshot): a defect in the grouping shows up as a mismatch.
+The groupings hash (no aggregate orders its input, so no sort of every line):
+the latest line of a group is picked by ``max`` over a sortable array, a line's
+position in its summary is numbered once the groups are made, and lots and
+miscellaneous lots are put in order here (integers, nulls last, as PostgreSQL
+orders them).  The reconciliation's sums per table are separate, simpler
+aggregates in the same statement (one snapshot): a defect in the grouping shows
+up as a mismatch.
 """
 
 from decimal import Decimal
@@ -37,7 +39,8 @@ FOUR = Decimal('0.0001')
 #: Settings for :data:`_SUMMARIES`' transaction: its joins cover a whole day (hash joins in memory,
 #: never a loop of index probes; the nested loop left is unnest's), and it is one short statement:
 #: compiling it (JIT) would cost more than it saves.
-AGGREGATE_SETTINGS = "SET LOCAL work_mem = '64MB'; SET LOCAL enable_nestloop = off; SET LOCAL jit = off"
+AGGREGATE_SETTINGS = ("SET LOCAL work_mem = '64MB'; SET LOCAL enable_nestloop = off; SET LOCAL enable_sort = off; "
+                      "SET LOCAL jit = off")
 
 _GROUP = "retail_point_id, sale_counter_id, payment_journal_id"
 _LINE_KEY = ("product_id, price_unit, product_uom, vat_percent, account_id, retail_sale_mrp, cess_id, "
@@ -75,19 +78,22 @@ m AS (
     SELECT {_columns('s', _GROUP)}, x.lot_id, x.lot_name, x.product_id, x.product_name, x.quantity
     FROM sale_misc_lot x JOIN s ON s.sale_id = x.sale_id
     WHERE x.retail_point_id = ANY(:rps) AND x.sale_date = :day),
-g AS (  -- a summary's lines: one per line key, with the lots of the first line of its product in each sale
+grouped AS MATERIALIZED (  -- a summary's lines: one per line key, with the lots of the first line
+                          -- of its product in each sale (hashed: numbered apart, below)
     SELECT {_GROUP}, {_LINE_KEY}, min(name) AS name, sum(qty) AS qty, sum(cess) AS total_cess,
            (max(latest))[5] AS qty_available,
-           array_agg(lot_id) FILTER (WHERE is_lot) AS lot_ids, array_agg(lot_qty) FILTER (WHERE is_lot) AS lot_qtys,
-           row_number() OVER (PARTITION BY {_GROUP} ORDER BY {_LINE_KEY}) AS pos
+           array_agg(lot_id) FILTER (WHERE is_lot) AS lot_ids, array_agg(lot_qty) FILTER (WHERE is_lot) AS lot_qtys
     FROM (SELECT {_GROUP}, {_LINE_KEY}, false AS is_lot, name, product_uom_qty AS qty,
                  coalesce(total_cess, 0) AS cess, latest, NULL::integer AS lot_id, NULL::numeric AS lot_qty FROM l
           UNION ALL
-          SELECT {_columns('l', _GROUP)}, {_columns('l', _LINE_KEY)}, true, NULL, NULL, NULL, NULL, t.lot_id, t.quantity
+          SELECT {_columns('l', _GROUP)}, {_columns('l', _LINE_KEY)}, true, NULL, NULL, NULL, NULL, t.lot_id,
+                 sum(t.quantity)
           FROM t JOIN (SELECT sale_id, product_id, min(line_no) AS line_no FROM l GROUP BY sale_id, product_id) f
                       ON f.sale_id = t.sale_id AND f.product_id = t.product_id
-          JOIN l ON l.sale_id = f.sale_id AND l.line_no = f.line_no) u
+          JOIN l ON l.sale_id = f.sale_id AND l.line_no = f.line_no
+          GROUP BY {_columns('l', _GROUP)}, {_columns('l', _LINE_KEY)}, t.lot_id) u
     GROUP BY {_GROUP}, {_LINE_KEY}),
+g AS (SELECT *, row_number() OVER (PARTITION BY {_GROUP} ORDER BY {_LINE_KEY}) AS pos FROM grouped),
 lines AS (
     SELECT {_GROUP}, {_arrays(_LINE_ARRAYS)} FROM g GROUP BY {_GROUP}),
 lots AS (
@@ -208,8 +214,8 @@ def reconcile(payload, sums, tolerance):
     (``sums``: the summary's row, whose ``sum_*`` come straight from each table)."""
     lines = [line[2] for line in payload['sale_line_ids']]
 
-    def total(values):
-        return sum((Decimal(str(v)) for v in values if v is not None), ZERO)
+    def total(values):  # payload numbers are int or Decimal: exact either way
+        return sum((v for v in values if v is not None), ZERO)
 
     def source(name):  # no row to sum is a sum of zero
         value = sums[name]
