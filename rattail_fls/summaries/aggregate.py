@@ -36,9 +36,10 @@ import sqlalchemy as sa
 ZERO = Decimal(0)
 FOUR = Decimal('0.0001')
 
-#: Settings for :data:`_SUMMARIES`' transaction: its joins cover a whole day (hash joins in memory,
-#: never a loop of index probes; the nested loop left is unnest's), and it is one short statement:
-#: compiling it (JIT) would cost more than it saves.
+#: Settings for :data:`_SUMMARIES`' transaction: its joins and groupings cover a whole day, in
+#: memory: hash joins, never a loop of index probes (the nested loop left is unnest's), hashed
+#: groupings rather than a sort of every line (the planner would sort to number the lines), and it
+#: is one short statement: compiling it (JIT) would cost more than it saves.
 AGGREGATE_SETTINGS = ("SET LOCAL work_mem = '64MB'; SET LOCAL enable_nestloop = off; SET LOCAL enable_sort = off; "
                       "SET LOCAL jit = off")
 
@@ -164,10 +165,9 @@ def aggregate_day(conn, retail_point_ids, day, tolerance):
     for row in conn.execute(sa.text(_SUMMARIES), {'rps': list(retail_point_ids), 'day': day}):
         row = row._mapping
         key = row['retail_point_id'], row['sale_counter_id'], row['payment_journal_id']
-        lots = {}  # line position -> {lot_id: quantity}
+        lots = {}  # line position -> [(lot_id, quantity)]
         for pos, lot_id, quantity in zip(*(row[c] or () for c in ('lot_pos', 'lot_id', 'lot_qty'))):
-            of_line = lots.setdefault(pos, {})
-            of_line[lot_id] = of_line.get(lot_id, ZERO) + quantity
+            lots.setdefault(pos, []).append((lot_id, quantity))
         lines = sorted(zip(*(row[c] or () for c in _LINE_ARRAYS)))
         payload_lines = [[0, 0, {
             'product_id': product_id, 'name': name, 'product_uom_qty': tidy(qty), 'product_uom': uom,
@@ -175,7 +175,7 @@ def aggregate_day(conn, retail_point_ids, day, tolerance):
             'retail_sale_mrp': tidy(mrp), 'cess_id': cess_id, 'taxes_ids': [], 'cess_amount': tidy(cess_amount),
             'total_cess': tidy(total_cess), 'qty_available': tidy(qty_available), 'sale_type': sale_type,
             'lot_details_ids': [[0, 0, {'lot_id': lot_id, 'quantity': tidy(quantity)}]
-                                for lot_id, quantity in sorted(lots.get(pos, {}).items(), key=_nulls_last)]}]
+                                for lot_id, quantity in sorted(lots.get(pos, ()), key=_nulls_last)]}]
             for (pos, product_id, price, uom, vat, account_id, mrp, cess_id, cess_amount, sale_type,
                  name, qty, total_cess, qty_available) in lines]
         misc_lots = [[0, 0, {'lot_id': lot_id, 'lot_name': lot_name, 'product_id': product_id,
