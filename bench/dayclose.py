@@ -63,8 +63,8 @@ WHERE t.sale_date = :day
 GROUP BY f.rp, f.c, f.j, f.product_id, f.price_unit, f.product_uom, f.vat_percent, f.account_id, f.retail_sale_mrp,
          f.cess_id, f.cess_amount, f.sale_type, t.lot_id
 UNION ALL
-SELECT 3, s.retail_point_id, s.sale_counter_id, s.payment_journal_id, max(m.product_id), NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, max(m.product_name), m.lot_id, max(m.lot_name), count(*), sum(m.quantity), NULL, NULL, NULL
+SELECT 3, s.retail_point_id, s.sale_counter_id, s.payment_journal_id, max(m.product_id), NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, max(m.product_name), m.lot_id, max(m.lot_name), count(*), sum(m.quantity), NULL, NULL, NULL
 FROM {schema}.sale_misc_lot m JOIN s ON s.sale_id = m.sale_id WHERE m.sale_date = :day
 GROUP BY s.retail_point_id, s.sale_counter_id, s.payment_journal_id, m.lot_id
 UNION ALL
@@ -75,7 +75,8 @@ SELECT 0, retail_point_id, sale_counter_id, payment_journal_id,
        NULLS LAST, sale_id DESC))[1], sum(coalesce(miscellaneous_qty, 0)), max(miscellaneous_product_id),
        sum(coalesce(miscellaneous_qty, 0) * coalesce(miscellaneous_sale_price, 0)),
        (array_agg(store_type ORDER BY confirmed_on DESC NULLS LAST, sale_id DESC))[1], NULL,
-       string_agg(DISTINCT nullif(miscellaneous_invoice_num, ''), ',' ORDER BY nullif(miscellaneous_invoice_num, '')),
+       string_agg(DISTINCT nullif(miscellaneous_invoice_num, ''), ','
+                  ORDER BY nullif(miscellaneous_invoice_num, '')),
        count(*), NULL, NULL, NULL, NULL
 FROM s GROUP BY retail_point_id, sale_counter_id, payment_journal_id
 ORDER BY 2, 3, 4, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14

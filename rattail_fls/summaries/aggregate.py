@@ -67,7 +67,8 @@ WITH s AS (
 l AS (  -- the lines with their summary; latest sorts them like ORDER BY confirmed_on DESC NULLS LAST,
         -- sale_id DESC, line_no DESC, so max(latest) is the first of that order
     SELECT {_columns('s', _GROUP)}, x.sale_id, x.line_no, {_columns('x', _LINE_KEY)}, x.name, x.product_uom_qty,
-           x.total_cess, ARRAY[(s.confirmed_on IS NOT NULL)::integer, coalesce(extract(epoch FROM s.confirmed_on), 0),
+           x.total_cess, ARRAY[(s.confirmed_on IS NOT NULL)::integer,
+                               coalesce(extract(epoch FROM s.confirmed_on), 0),
                                x.sale_id, x.line_no, x.qty_available] AS latest
     FROM sale_line x JOIN s ON s.sale_id = x.sale_id
     WHERE x.retail_point_id = ANY(:rps) AND x.sale_date = :day),
