@@ -21,7 +21,11 @@ def loads(text):
 
 def dumps(value):
     """Value -> compact JSON text, ``Decimal`` exact, dates and times as ISO 8601."""
-    return simplejson.dumps(value, separators=(',', ':'), use_decimal=True, default=_default)
+    # values are trees of dicts, lists and scalars: looking at every one for a namedtuple's
+    # ``_asdict`` and keeping cycle markers cost more than the encoding itself (a namedtuple
+    # is written as an array)
+    return simplejson.dumps(value, separators=(',', ':'), use_decimal=True, default=_default,
+                            namedtuple_as_object=False, check_circular=False)
 
 
 def _default(value):

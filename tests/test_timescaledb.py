@@ -46,7 +46,7 @@ from sqlalchemy.pool import NullPool
 
 from rattail_fls.db import shard_migrations, storage as st
 from rattail_fls.db.model.sales import PARTITIONED_TABLES
-from rattail_fls.summaries.aggregate import aggregate_day
+from rattail_fls.summaries.aggregate import AGGREGATE_SETTINGS, aggregate_day
 
 from conftest import ROOT
 
@@ -124,13 +124,11 @@ def shard(pglite):
     return result
 
 
-def in_schema(engine, schema, isolation_level=None):
+def in_schema(engine, schema):
     """A transaction on ``engine`` with ``schema`` first on the search path (as ShardRouter.begin)."""
     class _Ctx:
         def __enter__(self):
             self.conn = engine.connect()
-            if isolation_level:
-                self.conn = self.conn.execution_options(isolation_level=isolation_level)
             self.tx = self.conn.begin()
             self.conn.execute(sa.text(f'SET LOCAL search_path TO "{schema}", public'))
             return self.conn
@@ -400,8 +398,9 @@ def aggregate_shards(pglite):
 
 
 def run_aggregate(engine, schema):
-    """``aggregate_day`` as the day close runs it (REPEATABLE READ, schema on the search path)."""
-    with in_schema(engine, schema, 'REPEATABLE READ') as conn:
+    """``aggregate_day`` as the day close runs it (its settings, schema on the search path)."""
+    with in_schema(engine, schema) as conn:
+        conn.execute(sa.text(AGGREGATE_SETTINGS))
         return aggregate_day(conn, [AGG_RP], AGG_DAY, Decimal('1.00'))
 
 

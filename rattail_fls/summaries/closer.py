@@ -23,7 +23,7 @@ from rattail_fls.config import ConfigError, get_total_tolerance
 from rattail_fls.db.model.business_days import FlsBusinessDay
 from rattail_fls.db.model.summaries import GONE_REASON, FlsDayClose, FlsSummary, SummaryStatus
 from rattail_fls.jsontext import dumps
-from rattail_fls.summaries.aggregate import aggregate_day
+from rattail_fls.summaries.aggregate import AGGREGATE_SETTINGS, aggregate_day
 
 SUMMARY = FlsSummary.__table__
 DAY_CLOSE = FlsDayClose.__table__
@@ -68,9 +68,8 @@ class DayCloser:
             by_point = {rp: [] for rp in closes}
             for shard in sorted(set(routes.values())):
                 points = [rp for rp in closes if routes[rp] == shard]
-                with self.router.begin(shard, isolation_level='REPEATABLE READ') as conn:
-                    # the joins cover a whole day: hash joins in memory, never a loop of index probes
-                    conn.execute(sa.text("SET LOCAL work_mem = '64MB'; SET LOCAL enable_nestloop = off"))
+                with self.router.begin(shard) as conn:
+                    conn.execute(sa.text(AGGREGATE_SETTINGS))
                     for summary in aggregate_day(conn, points, day, self.tolerance):
                         by_point[summary['key'][0]].append(summary)
             results = self._store(session, day, by_point)
