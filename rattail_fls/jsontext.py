@@ -14,17 +14,23 @@ import json
 import simplejson
 
 
-def loads(text):
-    """JSON text -> value, fractions as ``Decimal``."""
-    return json.loads(text, parse_float=decimal.Decimal)
-
-
-def dumps(value):
-    """Value -> compact JSON text, ``Decimal`` exact, dates and times as ISO 8601."""
-    return simplejson.dumps(value, separators=(',', ':'), use_decimal=True, default=_default)
-
-
 def _default(value):
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# Made once: ``json.loads``/``simplejson.dumps`` given options build a new codec per call,
+# which costs as much as the work itself on the door's and the workers' hot paths.
+_DECODER = json.JSONDecoder(parse_float=decimal.Decimal)
+_ENCODER = simplejson.JSONEncoder(separators=(',', ':'), use_decimal=True, default=_default)
+
+
+def loads(text):
+    """JSON text -> value, fractions as ``Decimal``."""
+    return _DECODER.decode(text)
+
+
+def dumps(value):
+    """Value -> compact JSON text, ``Decimal`` exact, dates and times as ISO 8601."""
+    return _ENCODER.encode(value)
