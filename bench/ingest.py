@@ -101,6 +101,18 @@ def start_workers(config_path, count, env=None):
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
 
 
+def wait_ready(processes, timeout=300):
+    """Until every worker has registered with RQ (started and warmed up, ready for jobs): a
+    worker's start-up is not ingest time (production workers are long-running)."""
+    from rq import Worker
+    connection = redis.Redis.from_url(f'{REDIS_URL}/14')
+    deadline = time.monotonic() + timeout
+    while Worker.count(connection=connection) < len(processes):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+            raise RuntimeError("the workers did not start")
+        time.sleep(0.1)
+
+
 def peak_rss_mb(pids):
     peaks = []
     for pid in pids:
@@ -110,6 +122,19 @@ def peak_rss_mb(pids):
         except (OSError, StopIteration):
             pass
     return max(peaks, default=0)
+
+
+def cpu_seconds(pids):
+    """User + system CPU time used so far by ``pids`` (robust to other load on the machine)."""
+    ticks = os.sysconf('SC_CLK_TCK')
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except OSError:
+            pass
+    return total
 
 
 def stop(processes):
@@ -201,13 +226,17 @@ class Bench:
         processes = start_workers(self.config_path, workers)
         timings = {}
         try:
+            wait_ready(processes)
             bodies = [simplejson.dumps(batch_orders[i:i + 500], use_decimal=True)
                       for i in range(0, len(batch_orders), 500)]
+            intake_pids, worker_pids = [intake.pid, *children(intake.pid)], [p.pid for p in processes]
+            cpu = cpu_seconds(intake_pids), cpu_seconds(worker_pids)
             start = time.perf_counter()
             post_all(url, self.token, bodies, '/api/fls/sales', clients=4)
             timings['accepted'] = time.perf_counter() - start
             wait_stored(self.engines, len(batch_orders))
             timings['batch'] = time.perf_counter() - start
+            timings['batch_cpu'] = cpu_seconds(intake_pids) - cpu[0], cpu_seconds(worker_pids) - cpu[1]
 
             for key, orders, clients in (('single', single_orders, 16), ('sequential', sequential_orders, 1)):
                 if not orders:
@@ -263,6 +292,7 @@ def measure(storage, pg_server, args):
     naive_rate = lines_of(naive_orders) / naive_time
     return [
         ("batch (500 orders/request)", f"{batch_rate:,.0f} lines/s ({t['batch']:.1f}s; accepted {t['accepted']:.1f}s)"),
+        ("batch CPU intake / workers", f"{t['batch_cpu'][0]:.1f}s / {t['batch_cpu'][1]:.1f}s"),
         ("single (1 order/request)", f"{single_rate:,.0f} lines/s, {len(single_orders) / t['single']:,.0f} "
                                      f"sales/s stored ({t['single']:.1f}s; "
                                      f"{len(single_orders) / t['single_accepted']:,.0f} req/s accepted)"),
