@@ -15,6 +15,7 @@ per sale.  Resends are recognised by ``(retail_point_id, sale_num)``:
 import datetime
 import enum
 import io
+import operator
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -215,6 +216,7 @@ _KEY = ('sale_date', 'sale_id', 'retail_point_id')
 SALE_TAIL = [c for c in SALE_COLUMNS if c not in _KEY + ('inbox_id',)]
 LINE_TAIL = [c for c in LINE_COLUMNS if c not in _KEY + ('line_no',)]
 LOT_TAIL = [c for c in LOT_COLUMNS if c not in _KEY + ('lot_no',)]
+_SALE_VALUES, _LINE_VALUES, _LOT_VALUES = (operator.itemgetter(*tail) for tail in (SALE_TAIL, LINE_TAIL, LOT_TAIL))
 
 
 def sale_rows(sale):
@@ -227,10 +229,10 @@ def sale_rows(sale):
     """
     v = _copy_value
     rows = [f"{sale['content_hash']}\t{len(sale['lines'])}\t{len(sale['lots'])}\t{len(sale['misc_lots'])}",
-            '\t'.join([v(sale[c]) for c in SALE_TAIL])]
-    rows += ['\t'.join([str(n), *(v(line[c]) for c in LINE_TAIL)]) for n, line in enumerate(sale['lines'])]
+            '\t'.join(map(v, _SALE_VALUES(sale)))]
+    rows += [f"{n}\t" + '\t'.join(map(v, _LINE_VALUES(line))) for n, line in enumerate(sale['lines'])]
     for items in (sale['lots'], sale['misc_lots']):
-        rows += ['\t'.join([str(n), *(v(lot[c]) for c in LOT_TAIL)]) for n, lot in enumerate(items)]
+        rows += [f"{n}\t" + '\t'.join(map(v, _LOT_VALUES(lot))) for n, lot in enumerate(items)]
     return '\n'.join(rows)
 
 
