@@ -168,6 +168,19 @@ class RssSampler(threading.Thread):
         return quarter, self.samples[-1][1][name]
 
 
+def cpu_seconds(pids):
+    """User + system CPU time used so far by ``pids`` (robust to other load on the machine)."""
+    ticks = os.sysconf('SC_CLK_TCK')
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except OSError:
+            pass
+    return total
+
+
 def stop(processes):
     for p in processes:
         p.terminate()
@@ -198,7 +211,7 @@ def main():
     parser.add_argument('--naive', type=int, default=size['naive'])
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--server', choices=SERVERS, default=SERVERS[0],
-                        help="intake server: gunicorn processes (production, the default) or waitress threads")
+                        help=f"intake server: waitress threads or gunicorn processes (default {SERVERS[0]}; see the README)")
     parser.add_argument('--scale', action='store_true',
                         help=f"batch and single paths for {SCALE_WORKERS} workers x {SCALE_SHARDS} shards")
     parser.add_argument('--scale-orders', type=int, default=size['scale_orders'])
@@ -309,11 +322,14 @@ class Bench:
             sampler.start()
             bodies = [simplejson.dumps(batch_orders[i:i + 500], use_decimal=True)
                       for i in range(0, len(batch_orders), 500)]
+            intake_pids, worker_pids = [intake.pid, *children(intake.pid)], [p.pid for p in processes]
+            cpu = cpu_seconds(intake_pids), cpu_seconds(worker_pids)
             start = time.perf_counter()
             post_all(url, self.token, bodies, '/api/fls/sales', clients=4)
             timings['accepted'] = time.perf_counter() - start
             wait_stored(self.engines, len(batch_orders))
             timings['batch'] = time.perf_counter() - start
+            timings['batch_cpu'] = cpu_seconds(intake_pids) - cpu[0], cpu_seconds(worker_pids) - cpu[1]
             sampler.stop()
             timings['rss_growth'] = {name: sampler.growth(name) for name in ('worker', 'intake')}
 
@@ -372,6 +388,7 @@ def measure(storage, pg_server, args):
     naive_rate = lines_of(naive_orders) / naive_time
     return [
         ("batch (500 orders/request)", f"{batch_rate:,.0f} lines/s ({t['batch']:.1f}s; accepted {t['accepted']:.1f}s)"),
+        ("batch CPU intake / workers", f"{t['batch_cpu'][0]:.1f}s / {t['batch_cpu'][1]:.1f}s"),
         ("single (1 order/request)", f"{single_rate:,.0f} lines/s, {len(single_orders) / t['single']:,.0f} "
                                      f"sales/s stored ({t['single']:.1f}s; "
                                      f"{len(single_orders) / t['single_accepted']:,.0f} req/s accepted)"),

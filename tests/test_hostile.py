@@ -246,7 +246,7 @@ def test_whatever_is_accepted_is_stored(config, shards, intake_url, token):
                                     "'rejected')"), {'rp': RP}).scalar()
         refused_late = conn.execute(sa.text(
             "SELECT count(*) FROM fls_inbox WHERE retail_point_id = :rp AND status = 'rejected' "
-            "AND sale IS NOT NULL"), {'rp': RP}).scalar()
+            "AND sale_rows IS NOT NULL"), {'rp': RP}).scalar()
     assert left == 0, "accepted rows were not stored"
     assert refused_late == 0, "a row the door accepted was refused by the shard"
     print(f"hostile corpus: {len(CORPUS) + len(AUTH_CASES)} requests")

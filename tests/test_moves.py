@@ -169,12 +169,13 @@ def test_paused_shop_waits_in_the_inbox_others_do_not(config, app, shards, datab
         ids = conn.execute(sa.text("SELECT id FROM fls_inbox WHERE retail_point_id = :r AND status = 'pending' "
                                    "ORDER BY id LIMIT 3"), {'r': moving}).scalars().all()
     from rattail_fls.sales.processor import leave_paused_pending
+    from rattail_fls.sales.store import StoredSale
     from rattail_fls.db.shards import paused_retail_points
     with config.appdb_engine.connect() as conn:
         paused = paused_retail_points(conn)
     assert "moving from shard s01 to s02" in paused[moving]
     row = type('Row', (), {'received_on': days[0], 'id': ids[0]})
-    settled, kept = leave_paused_pending([], {'s01': [(row, {'retail_point_id': moving})]}, paused)
+    settled, kept = leave_paused_pending([], {'s01': [(row, StoredSale(moving, 'M-1', days[0]))]}, paused)
     assert kept == {} and settled[0][2] == 'pending'
     assert json.loads(settled[0][3]) == [{'field': 'retail_point_id', 'reason': paused[moving]}]
 

@@ -39,6 +39,7 @@ import subprocess
 import time
 from collections import defaultdict
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -501,13 +502,13 @@ def test_writer_statements_in_a_compressed_chunk(pglite, shard):
             st.compress_chunk(conn, chunk)
     with in_schema(pglite, 'fls_t1') as conn:
         assert st.due_chunks(conn, 7) == []
-        existing = ShardWriter._existing(conn, [(2, {'retail_point_id': 8, 'sale_num': 'W-1'})])
+        existing = ShardWriter._existing(conn, [(2, SimpleNamespace(retail_point_id=8, sale_num='W-1'))])
         old = existing[8, 'W-1']
         assert (old['sale_id'], old['sale_date']) == (sale_id, day)
         changes = defaultdict(lambda: [0, 0])
         ShardWriter._delete(conn, [old], changes)
         assert dict(changes) == {(8, day): [-1, -2]}
-        ShardWriter._update_identities(conn, [(sale_id, 2, {'sale_date': later, 'content_hash': 'b'})])
+        ShardWriter._update_identities(conn, [(sale_id, 2, SimpleNamespace(sale_date=later, content_hash='b'))])
         insert(conn, 'sale', [sale(later, sale_id, 8, num='W-1')])
         counts = [conn.execute(sa.text(f"SELECT count(*) FROM {t} WHERE sale_id = :i"), {'i': sale_id}).scalar()
                   for t in TABLES]

@@ -74,6 +74,7 @@ def make_worker(config, kinds, fork=False):
     """
     check_kinds(config, kinds)
     jobs.configure(config)
+    jobs.warm_up(kinds)
     connection = enqueue.redis_connection(config)
     queues = [Queue(fls_config.queue_name(config, kind), connection=connection) for kind in kinds]
     return (ForkSafeWorker if fork else FlsSimpleWorker)(queues, connection=connection)

@@ -18,14 +18,14 @@ def accept(conn, items, kind, source, user_uuid=None):
     """Insert payloads; returns their ``(received_on, id)`` in the order of ``items``.
 
     ``items``: dicts with ``body`` and optionally ``retail_point_id``,
-    ``sale_num``, ``sale_date``, ``sale`` (the normalised sale), ``status``
+    ``sale_num``, ``sale_date``, ``sale_rows`` (the normalised sale, rendered for COPY), ``status``
     (default pending) and ``errors``.  Ids are drawn first and paired with the
     inputs by ordinality, so the pairing never rests on insertion order.
     """
     if not items:
         return []
     columns = {'retail_point_id': 'integer', 'sale_num': 'varchar', 'sale_date': 'date', 'body': 'text',
-               'sale': 'text', 'status': 'varchar', 'errors': 'text'}
+               'sale_rows': 'text', 'status': 'varchar', 'errors': 'text'}
     params = {name: [i.get(name) for i in items] for name in columns}
     params['status'] = [i.get('status', PENDING) for i in items]
     params.update(kind=kind, source=source, user_uuid=user_uuid)
@@ -51,8 +51,8 @@ def claim(conn, kind, limit, ids=(), only=False, skip_retail_points=()):
     Rows of ``skip_retail_points`` (shops being moved) are left alone, so they
     never fill a batch and starve the other shops.
     """
-    columns = [INBOX.c.received_on, INBOX.c.id, INBOX.c.body, INBOX.c.sale, INBOX.c.user_uuid,
-               INBOX.c.attempts, INBOX.c.retail_point_id]
+    columns = [INBOX.c.received_on, INBOX.c.id, INBOX.c.body, INBOX.c.sale, INBOX.c.sale_rows, INBOX.c.user_uuid,
+               INBOX.c.attempts, INBOX.c.retail_point_id, INBOX.c.sale_num, INBOX.c.sale_date]
     pending = sa.and_(INBOX.c.status == PENDING, INBOX.c.kind == kind,
                       sa.or_(INBOX.c.next_attempt_at.is_(None), INBOX.c.next_attempt_at <= sa.func.now()))
     if skip_retail_points:
@@ -114,15 +114,17 @@ def _replayable_where(query, statuses, ids, retail_point_id):
 
 def rewrite(conn, rows):
     """Replace rows' content after a replay: ``rows`` = dicts with ``received_on``, ``id``, ``body``,
-    ``sale``, ``retail_point_id``, ``sale_num``, ``sale_date``, ``status``, ``errors``.  One statement."""
+    ``sale_rows``, ``retail_point_id``, ``sale_num``, ``sale_date``, ``status``, ``errors``.  One
+    statement; the JSON ``sale`` of a row stored before ``sale_rows`` existed is cleared."""
     if not rows:
         return
-    columns = {'received_on': 'date', 'id': 'bigint', 'body': 'text', 'sale': 'text', 'retail_point_id': 'integer',
-               'sale_num': 'varchar', 'sale_date': 'date', 'status': 'varchar', 'errors': 'text'}
+    columns = {'received_on': 'date', 'id': 'bigint', 'body': 'text', 'sale_rows': 'text',
+               'retail_point_id': 'integer', 'sale_num': 'varchar', 'sale_date': 'date', 'status': 'varchar',
+               'errors': 'text'}
     params = {name: [r.get(name) for r in rows] for name in columns}
     arrays = ', '.join(f'CAST(:{name} AS {sqltype}[])' for name, sqltype in columns.items())
     conn.execute(sa.text(f"""
-        UPDATE fls_inbox i SET body = r.body, sale = r.sale, retail_point_id = r.retail_point_id,
+        UPDATE fls_inbox i SET body = r.body, sale = NULL, sale_rows = r.sale_rows, retail_point_id = r.retail_point_id,
                sale_num = r.sale_num, sale_date = r.sale_date, status = r.status, errors = r.errors,
                source = 'replay', attempts = 0, next_attempt_at = NULL
         FROM unnest({arrays}) AS r({', '.join(columns)})

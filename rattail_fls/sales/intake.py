@@ -3,8 +3,8 @@
 HTTP-independent, so the web API, the file importer, the replays (CLI and web),
 the benches and the tests all come through it.  Every payload is checked
 against the contract here and only here; an accepted sale is stored in the
-inbox *normalised* (``fls_inbox.sale``), so the workers write it without
-parsing or validating it again.  The order of operations is the promise to the
+inbox *normalised* and rendered for COPY (``fls_inbox.sale_rows``), so the
+workers write it without parsing, validating or formatting it again.  The order of operations is the promise to the
 shop: the inbox rows are committed before :meth:`Intake.submit_sales` returns,
 and only then is work enqueued.
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from rattail_fls import config as fls_config, jsontext
 from rattail_fls.db.model.inbox import PENDING, REJECTED
-from rattail_fls.sales import contract, inbox
+from rattail_fls.sales import contract, inbox, store
 from rattail_fls.sales.auth import Authenticator, intake_engine
 from rattail_fls.sales.clock import ShopClock
 
@@ -86,7 +86,7 @@ class Intake:
         if errors:
             item.update(status=REJECTED, errors=json.dumps(errors))
         else:
-            item.update(status=PENDING, sale=jsontext.dumps(sale), errors=None)
+            item.update(status=PENDING, sale_rows=store.sale_rows(sale), errors=None)
         return item
 
     def check_day_close(self, form):

@@ -18,7 +18,6 @@ recognises its own earlier write (same content, same inbox id) and the rows
 settle as done, so nothing is lost or doubled.
 """
 
-import datetime
 import json
 import logging
 from collections import Counter, defaultdict
@@ -76,7 +75,7 @@ def leave_paused_pending(settled, by_shard, paused):
     kept = {}
     for shard, items in by_shard.items():
         for row, sale in items:
-            reason = paused.get(sale['retail_point_id'])
+            reason = paused.get(sale.retail_point_id)
             if reason:
                 settled.append((row.received_on, row.id, PENDING, _reasons('retail_point_id', reason)))
             else:
@@ -147,29 +146,37 @@ class SalesProcessor:
         return inbox.claim(conn, 'sale', limit, ids, skip_retail_points=paused)
 
     def _route(self, conn, rows):
-        """Normalised sales per shard; rows no shard takes are rejected with the reason."""
+        """Sales to write (:class:`store.StoredSale`) per shard; rows no shard takes are rejected
+        with the reason.
+
+        A row holds its sale as the door rendered it for COPY (``sale_rows``: nothing is parsed
+        here); rows stored before that hold it as JSON (``sale``), and rows stored before the door
+        normalised sales are validated once, here.
+        """
         settled, valid = [], []
         for row in rows:
-            if row.sale is None:  # stored before the door normalised sales: validated once, here
-                try:
-                    sale, errors = self.intake.check_sale(contract.decode_body(row.body))
-                except contract.Invalid as invalid:
-                    sale, errors = None, invalid.errors
+            errors = None
+            if row.sale_rows is not None:
+                sale = store.StoredSale(row.retail_point_id, row.sale_num, row.sale_date, text=row.sale_rows)
+            elif row.sale is not None:
+                sale = store.StoredSale.of(jsontext.loads(row.sale))
             else:
-                sale, errors = jsontext.loads(row.sale), None
+                try:
+                    normalised, errors = self.intake.check_sale(contract.decode_body(row.body))
+                except contract.Invalid as invalid:
+                    errors = invalid.errors
+                sale = None if errors else store.StoredSale.of(normalised)
             if errors:
                 settled.append((row.received_on, row.id, REJECTED, json.dumps(errors)))
                 continue
-            if isinstance(sale['sale_date'], str):
-                sale['sale_date'] = datetime.date.fromisoformat(sale['sale_date'])
             valid.append((row, sale))
-        routes = self.router.routes(conn, [sale['retail_point_id'] for _, sale in valid])
+        routes = self.router.routes(conn, [sale.retail_point_id for _, sale in valid])
         by_shard = defaultdict(list)
         for row, sale in valid:
-            shard = routes.get(sale['retail_point_id'])
+            shard = routes.get(sale.retail_point_id)
             if shard is None:
                 settled.append((row.received_on, row.id, REJECTED, _reasons(
-                    'retail_point_id', f"retail point {sale['retail_point_id']} is unknown, inactive "
+                    'retail_point_id', f"retail point {sale.retail_point_id} is unknown, inactive "
                                        "or not assigned to a shard")))
             else:
                 by_shard[shard].append((row, sale))

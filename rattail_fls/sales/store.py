@@ -15,6 +15,7 @@ per sale.  Resends are recognised by ``(retail_point_id, sale_num)``:
 import datetime
 import enum
 import io
+import operator
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -80,33 +81,33 @@ class ShardWriter:
         self._days = set()
 
     def write(self, conn, shard_key, storage, batch):
-        """Store ``batch`` = [(inbox_id, sale)] on ``conn`` (routed to one shard; its days'
-        partitions made by :meth:`ensure_days`).  Identity rows are inserted and locked in key
+        """Store ``batch`` = [(inbox_id, :class:`StoredSale`)] on ``conn`` (routed to one shard; its
+        days' partitions made by :meth:`ensure_days`).  Identity rows are inserted and locked in key
         order, so concurrent workers cannot deadlock on them.
 
         Returns (outcomes, day_changes) where day_changes maps
         ``(retail_point_id, sale_date)`` to ``[sale_delta, line_delta]``.
         """
-        latest, outcomes = self._latest_per_sale(batch)
+        latest, outcomes = self._latest_per_sale([(inbox_id, sale.read()) for inbox_id, sale in batch])
         changes = defaultdict(lambda: [0, 0])
         sale_ids = self._claim_identities(conn, latest)
         existing = self._existing(conn, [pair for pair in latest if (
-            pair[1]['retail_point_id'], pair[1]['sale_num']) not in sale_ids])
+            pair[1].retail_point_id, pair[1].sale_num) not in sale_ids])
         to_write, to_delete, to_update = [], [], []
         for inbox_id, sale in latest:
-            key = sale['retail_point_id'], sale['sale_num']
+            key = sale.retail_point_id, sale.sale_num
             if key in sale_ids:
                 to_write.append((sale_ids[key], inbox_id, sale))
                 outcomes.append(Outcome(inbox_id, CREATED))
                 continue
             old = existing[key]
-            if old['content_hash'] == sale['content_hash'] and old['inbox_id'] == inbox_id:
+            if old['content_hash'] == sale.content_hash and old['inbox_id'] == inbox_id:
                 # our own write whose inbox update was lost (crash between the commits):
                 # settle it as created, and count it as the lost transaction would have
                 outcomes.append(Outcome(inbox_id, CREATED))
-                changes[key[0], sale['sale_date']][0] += 1
-                changes[key[0], sale['sale_date']][1] += len(sale['lines'])
-            elif old['content_hash'] == sale['content_hash']:
+                changes[key[0], sale.sale_date][0] += 1
+                changes[key[0], sale.sale_date][1] += sale.line_count
+            elif old['content_hash'] == sale.content_hash:
                 outcomes.append(Outcome(inbox_id, DUPLICATE))
             elif old['inbox_id'] is not None and inbox_id < old['inbox_id']:
                 outcomes.append(Outcome(inbox_id, SUPERSEDED))
@@ -128,7 +129,7 @@ class ShardWriter:
         """
         if storage != st.PARTITIONS:
             return set()
-        days = {sale['sale_date'] for sale in sales} - {d for k, d in self._days if k == shard_key}
+        days = {sale.sale_date for sale in sales} - {d for k, d in self._days if k == shard_key}
         if days:
             st.ensure_day_partitions(conn, days)
         return days
@@ -141,10 +142,10 @@ class ShardWriter:
         """The last-received version of each sale in the batch; earlier ones are settled here."""
         latest, outcomes = {}, []
         for inbox_id, sale in sorted(batch, key=lambda pair: pair[0]):
-            key = sale['retail_point_id'], sale['sale_num']
+            key = sale.retail_point_id, sale.sale_num
             if key in latest:
                 earlier_id, earlier = latest[key]
-                same = earlier['content_hash'] == sale['content_hash']
+                same = earlier.content_hash == sale.content_hash
                 outcomes.append(Outcome(earlier_id, DUPLICATE if same else SUPERSEDED))
             latest[key] = (inbox_id, sale)
         return list(latest.values()), outcomes
@@ -161,8 +162,8 @@ class ShardWriter:
             ORDER BY rp, num
             ON CONFLICT (retail_point_id, sale_num) DO NOTHING
             RETURNING retail_point_id, sale_num, sale_id"""), {
-            'rp': [s['retail_point_id'] for _, s in pairs], 'num': [s['sale_num'] for _, s in pairs],
-            'day': [s['sale_date'] for _, s in pairs], 'hash': [s['content_hash'] for _, s in pairs],
+            'rp': [s.retail_point_id for _, s in pairs], 'num': [s.sale_num for _, s in pairs],
+            'day': [s.sale_date for _, s in pairs], 'hash': [s.content_hash for _, s in pairs],
             'inbox': [i for i, _ in pairs]})
         return {(r.retail_point_id, r.sale_num): r.sale_id for r in rows}
 
@@ -176,8 +177,8 @@ class ShardWriter:
             JOIN unnest(CAST(:rp AS integer[]), CAST(:num AS varchar[])) AS k(rp, num)
               ON i.retail_point_id = k.rp AND i.sale_num = k.num
             ORDER BY i.retail_point_id, i.sale_num
-            FOR UPDATE OF i"""), {'rp': [s['retail_point_id'] for _, s in pairs],
-                                  'num': [s['sale_num'] for _, s in pairs]})
+            FOR UPDATE OF i"""), {'rp': [s.retail_point_id for _, s in pairs],
+                                  'num': [s.sale_num for _, s in pairs]})
         return {(r.retail_point_id, r.sale_num): r._asdict() for r in rows}
 
     @staticmethod
@@ -206,8 +207,8 @@ class ShardWriter:
             FROM unnest(CAST(:id AS bigint[]), CAST(:day AS date[]), CAST(:hash AS varchar[]),
                         CAST(:inbox AS bigint[])) AS u(id, day, hash, inbox)
             WHERE i.sale_id = u.id"""), {
-            'id': [sid for sid, _, _ in updates], 'day': [s['sale_date'] for _, _, s in updates],
-            'hash': [s['content_hash'] for _, _, s in updates], 'inbox': [i for _, i, _ in updates]})
+            'id': [sid for sid, _, _ in updates], 'day': [s.sale_date for _, _, s in updates],
+            'hash': [s.content_hash for _, _, s in updates], 'inbox': [i for _, i, _ in updates]})
 
 
 # The key columns every sales table starts with; the rest come from the sale's dicts.
@@ -215,25 +216,80 @@ _KEY = ('sale_date', 'sale_id', 'retail_point_id')
 SALE_TAIL = [c for c in SALE_COLUMNS if c not in _KEY + ('inbox_id',)]
 LINE_TAIL = [c for c in LINE_COLUMNS if c not in _KEY + ('line_no',)]
 LOT_TAIL = [c for c in LOT_COLUMNS if c not in _KEY + ('lot_no',)]
+_SALE_VALUES, _LINE_VALUES, _LOT_VALUES = (operator.itemgetter(*tail) for tail in (SALE_TAIL, LINE_TAIL, LOT_TAIL))
+
+
+def sale_rows(sale):
+    """The normalised ``sale`` as COPY needs it, less the keys only the shard gives
+    (``fls_inbox.sale_rows``: the door renders it once, the workers only prefix the keys).
+
+    Lines of text: the content hash and the numbers of lines, lots and misc lots (tab-separated);
+    the sale's columns; then each line's, lot's and misc lot's number and columns; every value
+    in COPY text format.
+    """
+    v = _copy_value
+    rows = [f"{sale['content_hash']}\t{len(sale['lines'])}\t{len(sale['lots'])}\t{len(sale['misc_lots'])}",
+            '\t'.join(map(v, _SALE_VALUES(sale)))]
+    rows += [f"{n}\t" + '\t'.join(map(v, _LINE_VALUES(line))) for n, line in enumerate(sale['lines'])]
+    for items in (sale['lots'], sale['misc_lots']):
+        rows += [f"{n}\t" + '\t'.join(map(v, _LOT_VALUES(lot))) for n, lot in enumerate(items)]
+    return '\n'.join(rows)
+
+
+class StoredSale:
+    """A sale to write: its identity, and its rows (:func:`sale_rows`), read when it is written.
+
+    From a new inbox row, the text as the door stored it; from an older row or one validated in
+    the worker, the normalised sale, rendered when written (so a failure is isolated like a
+    database refusal).
+    """
+    __slots__ = ('retail_point_id', 'sale_num', 'sale_date', '_text', '_sale', 'content_hash', 'line_count',
+                 'tables')
+
+    def __init__(self, retail_point_id, sale_num, sale_date, text=None, sale=None):
+        self.retail_point_id, self.sale_num, self.sale_date = retail_point_id, sale_num, sale_date
+        self._text, self._sale = text, sale
+
+    @classmethod
+    def of(cls, sale):
+        """From a normalised sale (a dict)."""
+        day = sale['sale_date']
+        return cls(sale['retail_point_id'], sale['sale_num'],
+                   datetime.date.fromisoformat(day) if isinstance(day, str) else day, sale=sale)
+
+    def read(self):
+        """Split the rows: sets ``content_hash``, ``line_count`` and ``tables`` (the sale's row, then
+        the rows of lines, lots and misc lots); a text whose counts do not add up is refused."""
+        head, *rows = (self._text if self._text is not None else sale_rows(self._sale)).split('\n')
+        self.content_hash, *counts = head.split('\t')
+        lines, lots, misc = map(int, counts)
+        if len(rows) != 1 + lines + lots + misc:
+            raise ValueError(f"stored rows of sale {self.sale_num!r}: {len(rows)} rows, "
+                             f"expected 1 + {lines} + {lots} + {misc}")
+        self.line_count = lines
+        self.tables = (rows[:1], rows[1:1 + lines], rows[1 + lines:1 + lines + lots], rows[1 + lines + lots:])
+        return self
+
+
+def render_stored(to_write, changes):
+    """COPY text for the four tables from ``to_write`` = [(sale_id, inbox_id, read StoredSale)];
+    counts into ``changes``.  Per sale, only the keys are added: one join per table."""
+    texts = ([], [], [], [])
+    for sale_id, inbox_id, sale in to_write:
+        key = f"{sale.sale_date.isoformat()}\t{sale_id}\t{sale.retail_point_id}\t"
+        prefixes = (f"{key}{inbox_id}\t", key, key, key)
+        for text, prefix, rows in zip(texts, prefixes, sale.tables):
+            if rows:
+                text.append(prefix + f"\n{prefix}".join(rows) + '\n')
+        changes[sale.retail_point_id, sale.sale_date][0] += 1
+        changes[sale.retail_point_id, sale.sale_date][1] += sale.line_count
+    return [''.join(text) for text in texts]
 
 
 def render_sales(to_write, changes):
-    """COPY text for the four tables from ``to_write`` = [(sale_id, inbox_id, sale)]; counts into
-    ``changes``.  The hot loop: values are formatted straight into text, no row dicts."""
-    sales, lines, lots, misc = [], [], [], []
-    v = _copy_value
-    for sale_id, inbox_id, sale in to_write:
-        day, rp = sale['sale_date'], sale['retail_point_id']
-        key = f"{day.isoformat()}\t{sale_id}\t{rp}"
-        sales.append('\t'.join([key, v(inbox_id), *(v(sale[c]) for c in SALE_TAIL)]))
-        for n, line in enumerate(sale['lines']):
-            lines.append('\t'.join([key, str(n), *(v(line[c]) for c in LINE_TAIL)]))
-        for rows, items in ((lots, sale['lots']), (misc, sale['misc_lots'])):
-            for n, lot in enumerate(items):
-                rows.append('\t'.join([key, str(n), *(v(lot[c]) for c in LOT_TAIL)]))
-        changes[rp, day][0] += 1
-        changes[rp, day][1] += len(sale['lines'])
-    return [''.join(f'{row}\n' for row in rows) for rows in (sales, lines, lots, misc)]
+    """:func:`render_stored` for normalised sales: ``to_write`` = [(sale_id, inbox_id, sale dict)]."""
+    return render_stored([(sale_id, inbox_id, StoredSale.of(sale).read()) for sale_id, inbox_id, sale in to_write],
+                         changes)
 
 
 #: Column order of the rendered text, per table.
@@ -243,6 +299,6 @@ TABLES = ('sale', 'sale_line', 'sale_lot', 'sale_misc_lot')
 
 
 def copy_sales(conn, to_write, changes):
-    """COPY the sales of ``to_write`` into the four sales tables."""
-    for table, columns, text in zip(TABLES, COPY_COLUMNS, render_sales(to_write, changes)):
+    """COPY the sales of ``to_write`` (read :class:`StoredSale`) into the four sales tables."""
+    for table, columns, text in zip(TABLES, COPY_COLUMNS, render_stored(to_write, changes)):
         copy_text(conn, table, columns, text)

@@ -57,8 +57,12 @@ class FlsInbox(model.Base):
     sale_date = sa.Column(sa.Date(), nullable=True)
     body = sa.Column(sa.Text(), nullable=False, doc="The payload as JSON text, exactly as decoded.")
     sale = sa.Column(sa.Text(), nullable=True, doc="""
-    The sale as the contract normalised it (JSON, column names), written by the intake; the
-    workers store it as it is.  NULL for rejected rows and day closes.""")
+    The sale as the contract normalised it (JSON, column names), as the intake wrote it before
+    ``sale_rows``; the workers still store such rows.  NULL otherwise.""")
+    sale_rows = sa.Column(sa.Text(), nullable=True, doc="""
+    The sale as the contract normalised it, rendered by the intake in COPY text format less the
+    shard's keys (``rattail_fls.sales.store.sale_rows``); the workers add the keys and COPY it.
+    NULL for rejected rows, day closes and rows stored before it (see ``sale``).""")
     status = sa.Column(sa.String(length=20), nullable=False, default=PENDING)
     attempts = sa.Column(sa.Integer(), nullable=False, default=0)
     errors = sa.Column(sa.Text(), nullable=True, doc="""
