@@ -156,7 +156,9 @@ class Bench:
     def __init__(self, storage, pg_server, shard_count=2):
         self.storage, self.pg_server = storage, pg_server
         tmp = Path(tempfile.mkdtemp(prefix='fls-bench-'))
-        self.names = (f'fls_bench_ingest_{storage}', f'fls_bench_ingest_{storage}_shards2')
+        # the process id in the names: benches run side by side on one server never drop each other's
+        base = f'fls_bench_ingest_{storage}_{os.getpid()}'
+        self.names = (base, f'{base}_shards2')
         urls = [devdb.create_database(pg_server, n) for n in self.names]
         names = [f's{n:02d}' for n in range(1, shard_count + 1)]
         extra = {('rattail_fls', 'storage'): storage, ('rattail_fls', 'shards'): ' '.join(names)}
