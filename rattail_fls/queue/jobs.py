@@ -69,8 +69,13 @@ def process_sales(ids):
     if ids:
         return dict(_handler().get_processor().process(ids))
     from rattail_fls.queue.enqueue import clear_wake, wake
+    processor = _handler().get_processor()
+    # The wake flag stays set while this drain runs: requests meanwhile only join this job.
+    total = processor.drain(stop=STOPPING.is_set, linger=True)
     clear_wake(get_config(), 'sales_processing')
-    total = _handler().get_processor().drain(stop=STOPPING.is_set)
+    if not STOPPING.is_set():
+        # The last look: every row committed while the flag was set is committed before it.
+        total.update(processor.drain(stop=STOPPING.is_set))
     if STOPPING.is_set():
         wake(get_config(), 'sales_processing')  # what is left goes to the next worker
     return dict(total)
