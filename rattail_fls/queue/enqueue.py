@@ -120,9 +120,11 @@ def wake(config, kind):
     it is set, a request costs one Redis call (``SET NX GET``: Redis 7.0 or
     later, which answers with that job's id) and the job takes the request's
     rows too, so the workers write big batches instead of one job per request.
-    The job keeps the flag while it drains and clears it only before its last
-    look at the inbox (``jobs.process_sales``), so a row committed while the flag was
-    set is always seen by that look, and a commit after it queues a new job.
+    The job keeps the flag while it drains (it gives it up after a full batch,
+    so that the next request queues a job for another worker) and clears it
+    before its last look at the inbox (``jobs.process_sales``): a row committed
+    while the flag was set is always seen by a look that follows its clearing,
+    and a commit after it queues a new job.
     None when Redis is down (the sweeper catches up).
     """
     job_id = f"fls-drain-{uuid.uuid4().hex}"

@@ -21,7 +21,6 @@ settle as done, so nothing is lost or doubled.
 import datetime
 import json
 import logging
-import time
 from collections import Counter, defaultdict
 
 import sqlalchemy as sa
@@ -96,7 +95,6 @@ class SalesProcessor:
         self.writer = store.ShardWriter()
         self.batch_size = fls_config.get_number(config, 'intake.batch_size', int, 1)
         self.retry = RetryPolicy.from_config(config, 'intake')
-        self.linger = fls_config.get_number(config, 'intake.drain_linger_ms', int) / 1000
 
     def process(self, ids=(), limit=None, only=False):
         """Process one batch (the given inbox ids first; with ``only``, nothing else).
@@ -120,16 +118,14 @@ class SalesProcessor:
         counts.update(status for _, _, status, *_ in settled)
         return counts
 
-    def drain(self, ids=(), only=False, stop=None, linger=False):
+    def drain(self, ids=(), only=False, stop=None, between=None):
         """Process batches until nothing more can be settled; returns the total Counter.
 
         Stops when a batch settles nothing (only rows left pending because
         their shard is down), so an outage does not spin, and between batches
         once ``stop()`` is true (a worker asked to shut down).  With ``only``,
         just the given ids (``import-fls-sales`` processes exactly what it read).
-        With ``linger`` (the drain job), a batch that was not full is followed by
-        ``intake.drain_linger_ms`` of waiting, so that sales arriving one per
-        request gather into one batch instead of a batch each.
+        ``between(counts)``, if given, is called after each batch that another follows.
         """
         total = Counter()
         ids = list(ids)
@@ -144,8 +140,8 @@ class SalesProcessor:
                     return total
             else:
                 ids = []
-                if linger and self.linger and sum(counts.values()) < self.batch_size:
-                    time.sleep(self.linger)
+            if between is not None:
+                between(counts)
 
     @staticmethod
     def _claim(conn, ids, limit, only, paused):
