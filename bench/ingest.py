@@ -11,7 +11,9 @@ All in one run, on one generated data set:
 * **naive**: one forking RQ job per order writing row by row (the old path).
 
 All four paths write into the same shard storage (native partitions or TimescaleDB
-hypertables).  Prints sale lines per second for each, the ratios, and the workers' peak RSS.
+hypertables).  Prints sale lines per second for each, the ratios, and the workers' peak RSS;
+for the single orders, the CPU time each sale cost the intake and the workers (on a shared
+machine it moves less than the rates).
 Also a sequential client (one order at a time, requests/s).  Sizes are quick by default
 (`make bench`), the issue's with BENCH_SIZE=full.  Options: --orders N (batch path),
 --single N, --sequential N, --naive N, --workers N, --server waitress|gunicorn (the intake
@@ -99,6 +101,18 @@ def start_workers(config_path, count, env=None):
     return [subprocess.Popen([str(BIN / 'rattail'), '-c', str(config_path), 'fls-worker',
                               '--queue', 'sales_processing'], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+
+
+def cpu_seconds(pids):
+    """User + system CPU time the processes ``pids`` have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+    return total
 
 
 def peak_rss_mb(pids):
@@ -215,11 +229,14 @@ class Bench:
                     continue
                 before = stored_sales(self.engines)
                 bodies = [simplejson.dumps(simplejson.dumps(o, use_decimal=True)) for o in orders]
+                pids = [intake.pid, *children(intake.pid)], [p.pid for p in processes]
+                cpu = [cpu_seconds(p) for p in pids]
                 start = time.perf_counter()
                 post_all(url, self.token, bodies, '/sales/enqueue_sales/', clients=clients)
                 timings[f'{key}_accepted'] = time.perf_counter() - start
                 wait_stored(self.engines, before + len(orders))
                 timings[key] = time.perf_counter() - start
+                timings[f'{key}_cpu'] = [(cpu_seconds(p) - c) * 1000 / len(orders) for p, c in zip(pids, cpu)]
             timings['worker_rss'] = peak_rss_mb([p.pid for p in processes])
             timings['intake_rss'] = peak_rss_mb([intake.pid, *children(intake.pid)])
         finally:
@@ -266,8 +283,10 @@ def measure(storage, pg_server, args):
         ("batch (500 orders/request)", f"{batch_rate:,.0f} lines/s ({t['batch']:.1f}s; accepted {t['accepted']:.1f}s)"),
         ("single (1 order/request)", f"{single_rate:,.0f} lines/s, {len(single_orders) / t['single']:,.0f} "
                                      f"sales/s stored ({t['single']:.1f}s; "
-                                     f"{len(single_orders) / t['single_accepted']:,.0f} req/s accepted)"),
-        ("sequential client", f"{len(sequential_orders) / t['sequential_accepted']:,.0f} req/s"),
+                                     f"{len(single_orders) / t['single_accepted']:,.0f} req/s accepted; "
+                                     f"{cpu_per_sale(t['single_cpu'])})"),
+        ("sequential client", f"{len(sequential_orders) / t['sequential_accepted']:,.0f} req/s "
+                              f"({cpu_per_sale(t['sequential_cpu'])})"),
         ("ceiling (COPY same rows)", f"{ceiling_rate:,.0f} lines/s ({ceiling_time:.1f}s)"),
         ("naive (fork/job, row by row)", f"{naive_rate:,.0f} lines/s ({len(naive_orders)} orders, "
                                          f"{naive_time:.1f}s)"),
@@ -277,6 +296,11 @@ def measure(storage, pg_server, args):
         ("batch/naive", f"{batch_rate / naive_rate:.1f}x"),
         ("single/naive", f"{single_rate / naive_rate:.1f}x"),
     ]
+
+
+def cpu_per_sale(ms):
+    """The CPU each sale cost the intake and the workers: a figure the machine's noise moves less."""
+    return f"CPU per sale: intake {ms[0]:.1f} ms, workers {ms[1]:.1f} ms"
 
 
 def scale(storage, pg_server, args):
