@@ -87,10 +87,10 @@ def test_requests_while_a_drain_job_waits_join_it(config, shards, shops, intake_
     assert [inbox_row(config, a['inbox_id']).status for a in answers] == ['done'] * 3
 
 
-def waiting_on_a_lock(config, table):
-    """Wait until some session waits for a lock on ``table`` (fails after 60 s)."""
+def waiting_on_a_lock(engine, table):
+    """Wait until some session waits for a lock on ``table`` of ``engine``'s database (fails after 60 s)."""
     deadline = time.monotonic() + 60
-    with config.appdb_engine.connect() as conn:
+    with engine.connect() as conn:
         while not conn.execute(sa.text(
                 "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
                 "WHERE NOT l.granted AND c.relname = :t"), {'t': table}).scalar():
@@ -113,7 +113,7 @@ def test_requests_while_a_drain_job_runs_join_it(config, shards, shops, intake_u
 
     def meanwhile():
         try:
-            waiting_on_a_lock(config, 'fls_business_day')
+            waiting_on_a_lock(config.appdb_engine, 'fls_business_day')
             seen['answer'] = post(intake_url, shops['a'], body(second)).json()
             seen['queued'] = list(queue.job_ids)
         finally:
@@ -131,6 +131,43 @@ def test_requests_while_a_drain_job_runs_join_it(config, shards, shops, intake_u
     assert later['job_id'] != job_id and queue.job_ids == [later['job_id']]
     run_workers(config)
     assert inbox_row(config, later['inbox_id']).status == 'done'
+
+
+def test_a_drain_job_gives_the_flag_up_after_a_full_batch(app, config, shards, shops, intake_url, redis_conn):
+    """A full batch means a backlog: the running job clears the wake flag, so the next request
+    queues a second job (for another worker) instead of joining it."""
+    from rattail_fls.queue.enqueue import get_queue
+    run_workers(config)
+    queue = get_queue(config, 'sales_processing')
+    processor = app.get_fls_handler().get_processor()
+    first, second, third = order(301, 90), order(302, 91), order(301, 92)
+    job_id = post(intake_url, shops['a'], body(first)).json()['job_id']
+    assert post(intake_url, shops['b'], body(second)).json()['job_id'] == job_id
+    seen = {}
+    blocker = shards.engine(shards.specs['s02'].engine_key).connect()
+    held = blocker.begin()
+    blocker.execute(sa.text("LOCK TABLE fls_s02.sale_ident IN EXCLUSIVE MODE"))  # the second batch waits
+
+    def meanwhile():
+        try:
+            waiting_on_a_lock(blocker.engine, 'sale_ident')  # the first batch (full) is stored
+            seen['answer'] = post(intake_url, shops['a'], body(third)).json()
+            seen['queued'] = list(queue.job_ids)
+        finally:
+            held.rollback()
+            blocker.close()
+
+    batch_size, processor.batch_size = processor.batch_size, 1
+    try:
+        thread = threading.Thread(target=meanwhile)
+        thread.start()
+        run_workers(config)
+        thread.join()
+    finally:
+        processor.batch_size = batch_size
+    assert seen['answer']['job_id'] != job_id and seen['queued'] == [seen['answer']['job_id']]
+    assert len(stored(shards, 's02', 302, second['sale_num'])[0]) == 1
+    assert inbox_row(config, seen['answer']['inbox_id']).status == 'done'
 
 
 def test_compat_endpoint_plain_object_and_second_shard(config, shards, shops, intake_url):
