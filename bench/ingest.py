@@ -12,7 +12,9 @@ All in one run, on one generated data set:
 
 All four paths write into the same shard storage (native partitions or TimescaleDB
 hypertables).  Prints sale lines per second for each, the ratios, and the peak RSS of the workers
-and the intake, with their RSS after the first quarter of the batch run against the end (flat: ~1.0).
+and the intake, with their RSS after the first quarter of the batch run against the end (flat: ~1.0);
+the CPU time the batch cost the intake and the workers, and for the single orders the CPU each sale
+cost them (on a shared machine CPU time moves less than the rates).
 Also a sequential client (one order at a time, requests/s).  Sizes are quick by default
 (`make bench`), the issue's with BENCH_SIZE=full.  Options: --orders N (batch path),
 --single N, --sequential N, --naive N, --workers N, --server waitress|gunicorn (the intake
@@ -338,11 +340,14 @@ class Bench:
                     continue
                 before = stored_sales(self.engines)
                 bodies = [simplejson.dumps(simplejson.dumps(o, use_decimal=True)) for o in orders]
+                cpu = cpu_seconds(intake_pids), cpu_seconds(worker_pids)
                 start = time.perf_counter()
                 post_all(url, self.token, bodies, '/sales/enqueue_sales/', clients=clients)
                 timings[f'{key}_accepted'] = time.perf_counter() - start
                 wait_stored(self.engines, before + len(orders))
                 timings[key] = time.perf_counter() - start
+                timings[f'{key}_cpu'] = [(cpu_seconds(p) - c) * 1000 / len(orders)
+                                         for p, c in zip((intake_pids, worker_pids), cpu)]
             timings['worker_rss'] = peak_rss_mb([p.pid for p in processes])
             timings['intake_rss'] = peak_rss_mb([intake.pid, *children(intake.pid)])
         finally:
@@ -391,8 +396,10 @@ def measure(storage, pg_server, args):
         ("batch CPU intake / workers", f"{t['batch_cpu'][0]:.1f}s / {t['batch_cpu'][1]:.1f}s"),
         ("single (1 order/request)", f"{single_rate:,.0f} lines/s, {len(single_orders) / t['single']:,.0f} "
                                      f"sales/s stored ({t['single']:.1f}s; "
-                                     f"{len(single_orders) / t['single_accepted']:,.0f} req/s accepted)"),
-        ("sequential client", f"{len(sequential_orders) / t['sequential_accepted']:,.0f} req/s"),
+                                     f"{len(single_orders) / t['single_accepted']:,.0f} req/s accepted; "
+                                     f"{cpu_per_sale(t['single_cpu'])})"),
+        ("sequential client", f"{len(sequential_orders) / t['sequential_accepted']:,.0f} req/s "
+                              f"({cpu_per_sale(t['sequential_cpu'])})"),
         ("ceiling (COPY same rows)", f"{ceiling_rate:,.0f} lines/s ({ceiling_time:.1f}s)"),
         ("naive (fork/job, row by row)", f"{naive_rate:,.0f} lines/s ({len(naive_orders)} orders, "
                                          f"{naive_time:.1f}s)"),
@@ -406,6 +413,11 @@ def measure(storage, pg_server, args):
         ("RSS end / 1/4 worker, intake", "{:.2f}, {:.2f}".format(
             *(end / quarter if quarter else 0 for quarter, end in t['rss_growth'].values()))),
     ]
+
+
+def cpu_per_sale(ms):
+    """The CPU each sale cost the intake and the workers: a figure the machine's noise moves less."""
+    return f"CPU per sale: intake {ms[0]:.1f} ms, workers {ms[1]:.1f} ms"
 
 
 def scale(storage, pg_server, args):

@@ -51,6 +51,7 @@ DEFAULTS = {
     'intake.max_past_days': '400',
     'intake.max_future_days': '1',
     'intake.batch_size': '500',
+    'intake.drain_linger_ms': '20',
     'intake.sweep_after_seconds': '60',
     'intake.max_attempts': '10',
     'intake.retry_base_seconds': '15',

@@ -3,6 +3,8 @@
 import datetime
 import json
 import random
+import threading
+import time
 
 import pytest
 import requests
@@ -83,6 +85,89 @@ def test_requests_while_a_drain_job_waits_join_it(config, shards, shops, intake_
     assert queue.job_ids == [answers[0]['job_id']]
     run_workers(config)
     assert [inbox_row(config, a['inbox_id']).status for a in answers] == ['done'] * 3
+
+
+def waiting_on_a_lock(engine, table):
+    """Wait until some session waits for a lock on ``table`` of ``engine``'s database (fails after 60 s)."""
+    deadline = time.monotonic() + 60
+    with engine.connect() as conn:
+        while not conn.execute(sa.text(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE NOT l.granted AND c.relname = :t"), {'t': table}).scalar():
+            assert time.monotonic() < deadline, f"no session came to wait on {table}"
+            time.sleep(0.01)
+
+
+def test_requests_while_a_drain_job_runs_join_it(config, shards, shops, intake_url, redis_conn):
+    """The drain job keeps the wake flag while it works: a sale accepted meanwhile queues no job
+    of its own and is stored by the running job before it ends; after it, a request queues a new one."""
+    from rattail_fls.queue.enqueue import get_queue
+    run_workers(config)
+    queue = get_queue(config, 'sales_processing')
+    first, second, third = (order(301, n) for n in (80, 81, 82))
+    job_id = post(intake_url, shops['a'], body(first)).json()['job_id']
+    seen = {}
+    blocker = config.appdb_engine.connect()
+    held = blocker.begin()
+    blocker.execute(sa.text("LOCK TABLE fls_business_day IN EXCLUSIVE MODE"))  # the job's batch waits
+
+    def meanwhile():
+        try:
+            waiting_on_a_lock(config.appdb_engine, 'fls_business_day')
+            seen['answer'] = post(intake_url, shops['a'], body(second)).json()
+            seen['queued'] = list(queue.job_ids)
+        finally:
+            held.rollback()
+            blocker.close()
+
+    thread = threading.Thread(target=meanwhile)
+    thread.start()
+    run_workers(config)
+    thread.join()
+    assert seen['answer']['job_id'] == job_id and seen['queued'] == []
+    assert inbox_row(config, seen['answer']['inbox_id']).status == 'done'
+    assert len(stored(shards, 's01', 301, first['sale_num'])[0]) == 1
+    later = post(intake_url, shops['a'], body(third)).json()
+    assert later['job_id'] != job_id and queue.job_ids == [later['job_id']]
+    run_workers(config)
+    assert inbox_row(config, later['inbox_id']).status == 'done'
+
+
+def test_a_drain_job_gives_the_flag_up_after_a_full_batch(app, config, shards, shops, intake_url, redis_conn):
+    """A full batch means a backlog: the running job clears the wake flag, so the next request
+    queues a second job (for another worker) instead of joining it."""
+    from rattail_fls.queue.enqueue import get_queue
+    run_workers(config)
+    queue = get_queue(config, 'sales_processing')
+    processor = app.get_fls_handler().get_processor()
+    first, second, third = order(301, 90), order(302, 91), order(301, 92)
+    job_id = post(intake_url, shops['a'], body(first)).json()['job_id']
+    assert post(intake_url, shops['b'], body(second)).json()['job_id'] == job_id
+    seen = {}
+    blocker = shards.engine(shards.specs['s02'].engine_key).connect()
+    held = blocker.begin()
+    blocker.execute(sa.text("LOCK TABLE fls_s02.sale_ident IN EXCLUSIVE MODE"))  # the second batch waits
+
+    def meanwhile():
+        try:
+            waiting_on_a_lock(blocker.engine, 'sale_ident')  # the first batch (full) is stored
+            seen['answer'] = post(intake_url, shops['a'], body(third)).json()
+            seen['queued'] = list(queue.job_ids)
+        finally:
+            held.rollback()
+            blocker.close()
+
+    batch_size, processor.batch_size = processor.batch_size, 1
+    try:
+        thread = threading.Thread(target=meanwhile)
+        thread.start()
+        run_workers(config)
+        thread.join()
+    finally:
+        processor.batch_size = batch_size
+    assert seen['answer']['job_id'] != job_id and seen['queued'] == [seen['answer']['job_id']]
+    assert len(stored(shards, 's02', 302, second['sale_num'])[0]) == 1
+    assert inbox_row(config, seen['answer']['inbox_id']).status == 'done'
 
 
 def test_compat_endpoint_plain_object_and_second_shard(config, shards, shops, intake_url):

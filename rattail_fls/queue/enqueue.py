@@ -87,7 +87,8 @@ def redis_connection(config):
 
 
 def get_queue(config, kind):
-    return Queue(fls_config.queue_name(config, kind), connection=redis_connection(config))
+    name = _cached(config, ('queue', kind), lambda: fls_config.queue_name(config, kind))
+    return Queue(name, connection=redis_connection(config))
 
 
 def enqueue(config, kind, ids, function=None, job_id=None):
@@ -111,14 +112,19 @@ def _wake_key(config, kind):
 
 
 def wake(config, kind):
-    """Make sure one job that drains everything pending is queued; returns its id.
+    """Make sure one drain job, queued or running, will look at the inbox after this call; returns
+    its id.
 
     The intake calls this after each commit instead of enqueueing a job per
-    request: while a drain job is waiting, further requests cost one Redis
-    call (``SET NX GET``: Redis 7.0 or later, which answers with the waiting
-    job's id) and the waiting job takes their rows too, so workers write big
-    batches.  The job clears the flag *before* it claims rows (see
-    ``jobs.process_sales``), so a commit after that always queues a new job.
+    request.  The wake flag names the drain job that is queued or running: while
+    it is set, a request costs one Redis call (``SET NX GET``: Redis 7.0 or
+    later, which answers with that job's id) and the job takes the request's
+    rows too, so the workers write big batches instead of one job per request.
+    The job keeps the flag while it drains (it gives it up after a full batch,
+    so that the next request queues a job for another worker) and clears it
+    before its last look at the inbox (``jobs.process_sales``): a row committed
+    while the flag was set is always seen by a look that follows its clearing,
+    and a commit after it queues a new job.
     None when Redis is down (the sweeper catches up).
     """
     job_id = f"fls-drain-{uuid.uuid4().hex}"
@@ -133,7 +139,7 @@ def wake(config, kind):
 
 
 def clear_wake(config, kind):
-    """Called by a drain job as it starts: later commits must queue a new job.
+    """Called by a drain job before its last look at the inbox: later commits queue a new job.
 
     Without Redis the flag cannot be cleared; it expires (``WAKE_TTL``) and the
     sweeper queues what is pending meanwhile, so the job goes on with its work.

@@ -6,6 +6,9 @@ usual lookup) on first use.
 """
 
 import threading
+import time
+
+from rattail_fls import config as fls_config
 
 _state = {}
 #: Set by SIGTERM/SIGINT in ``fls-worker`` (a warm shutdown): a drain job stops after its
@@ -74,12 +77,33 @@ def send_summaries(uuids):
 
 
 def process_sales(ids):
-    """Store the given pending sales, or with no ids (a drain job) everything pending."""
+    """Store the given pending sales, or with no ids (a drain job) everything pending.
+
+    A drain job keeps the wake flag (``enqueue.wake``) while it works, so the
+    requests meanwhile only join it; it clears the flag before its last look at
+    the inbox, which sees every row committed while the flag was set.  Between
+    batches: after a full one (a backlog) it clears the flag too, so the next
+    request queues a second job for another worker; after a partial one it waits
+    ``intake.drain_linger_ms``, so sales sent one per request gather into one
+    batch instead of a batch each (their storing waits as long, never the answer).
+    """
     if ids:
         return dict(_handler().get_processor().process(ids))
     from rattail_fls.queue.enqueue import clear_wake, wake
-    clear_wake(get_config(), 'sales_processing')
-    total = _handler().get_processor().drain(stop=STOPPING.is_set)
+    config = get_config()
+    processor = _handler().get_processor()
+    linger = fls_config.get_number(config, 'intake.drain_linger_ms', int) / 1000
+
+    def between(counts):
+        if sum(counts.values()) >= processor.batch_size:
+            clear_wake(config, 'sales_processing')
+        elif linger:
+            time.sleep(linger)
+
+    total = processor.drain(stop=STOPPING.is_set, between=between)
+    clear_wake(config, 'sales_processing')
+    if not STOPPING.is_set():
+        total.update(processor.drain(stop=STOPPING.is_set))  # the last look
     if STOPPING.is_set():
-        wake(get_config(), 'sales_processing')  # what is left goes to the next worker
+        wake(config, 'sales_processing')  # what is left goes to the next worker
     return dict(total)

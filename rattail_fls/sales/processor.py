@@ -117,13 +117,14 @@ class SalesProcessor:
         counts.update(status for _, _, status, *_ in settled)
         return counts
 
-    def drain(self, ids=(), only=False, stop=None):
+    def drain(self, ids=(), only=False, stop=None, between=None):
         """Process batches until nothing more can be settled; returns the total Counter.
 
         Stops when a batch settles nothing (only rows left pending because
         their shard is down), so an outage does not spin, and between batches
         once ``stop()`` is true (a worker asked to shut down).  With ``only``,
         just the given ids (``import-fls-sales`` processes exactly what it read).
+        ``between(counts)``, if given, is called after each batch that another follows.
         """
         total = Counter()
         ids = list(ids)
@@ -138,6 +139,8 @@ class SalesProcessor:
                     return total
             else:
                 ids = []
+            if between is not None:
+                between(counts)
 
     @staticmethod
     def _claim(conn, ids, limit, only, paused):
