@@ -1,19 +1,21 @@
 """The push of one summary as committed states (the pattern of OCA ``queue_job``).
 
-1. **Claim**, one short transaction: a conditional ``UPDATE`` moves the summary
-   to ``sending`` only if it is still due (or resendable), counts the attempt
-   and writes an "in flight" push log row, and commits.  Two pushers never
-   push one summary: the second one's ``UPDATE`` waits for the first commit,
-   then no longer matches.
+1. **Claim**, committed before the request leaves: one statement moves the
+   summaries to ``sending`` only if still due (or resendable) and not locked
+   by another transaction, counts the attempt and writes an "in flight" push
+   log row each.  Two pushers never push one summary: the second one skips a
+   row the first has locked, and no longer matches it once committed.
 2. **Request**, with no transaction or row lock open (up to the Odoo timeouts).
-3. **Record**, another short transaction: ``sent | failed | held`` and the
-   push log row's outcome.
+3. **Record**, one statement: ``sent | failed | held`` and the push log row's
+   outcome; the pusher records several pushes and the next claims in one
+   short transaction.  A claim never sent (the pusher is stopping) is
+   **released**: the summary as it was, its push log row gone.
 
 Odoo has no idempotency key, so an unknown outcome is held, never retried
 blindly: a read timeout, a connection lost after the request was sent, a 504
 (``PushResult.maybe_delivered``); and a summary still ``sending`` longer than
-a request can take, whose pusher stopped (killed, or its database connection
-broke) before step 3.  Definite failures are retried by the sweeper at
+a claim can last (:func:`~rattail_fls.summaries.due.claim_seconds`), whose
+pusher stopped (killed, or its database connection broke) before step 3.  Definite failures are retried by the sweeper at
 ``next_attempt_at`` (``odoo.retry_*``: exponential backoff with jitter, at most
 ``odoo.max_attempts``), never by the queue.
 """
