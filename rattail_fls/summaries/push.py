@@ -251,10 +251,11 @@ class SummaryPusher:
         done = [(row, result) for row, result in done if not isinstance(result, Exception)]
         try:
             with self.engine.begin() as conn:
-                settled = [self._settle(conn, row, result) for row, result in done]
+                settled = self._settle(conn, done)
                 rows = pushstate.claim(conn, batch, resend, self.policy.max_attempts) if batch else []
         except Exception as error:  # noqa: BLE001 - reported below
-            outcomes.extend(self._settle_alone(row, result, errors) for row, result in done)
+            for pair in done:
+                outcomes.extend(self._settle_alone(pair, errors))
             outcomes.extend(failure({'uuid': uuid}, error, errors) for uuid in batch)
             return []
         claimed = {row['uuid'] for row in rows}
@@ -262,19 +263,21 @@ class SummaryPusher:
                                    for uuid in batch if uuid not in claimed])
         return rows
 
-    def _settle(self, conn, row, result):
-        """Record a push's outcome, or release a claim never sent (``result`` None); an outcome dict."""
-        if result is None:
-            pushstate.release(conn, row)
-            return skipped(row['uuid'], STOPPING)
-        return pushstate.record(conn, row, result, self.policy)
+    def _settle(self, conn, done):
+        """Record the outcomes in ``done``, release the claims never sent (result None); outcome dicts."""
+        for row, result in done:
+            if result is None:
+                pushstate.release(conn, row)
+        pushed = [(row, result) for row, result in done if result is not None]
+        return ((pushstate.record(conn, pushed, self.policy) if pushed else [])
+                + [skipped(row['uuid'], STOPPING) for row, result in done if result is None])
 
-    def _settle_alone(self, row, result, errors):
+    def _settle_alone(self, pair, errors):
         try:
             with self.engine.begin() as conn:
-                return self._settle(conn, row, result)
+                return self._settle(conn, [pair])
         except Exception as error:  # noqa: BLE001 - reported
-            return failure(row, error, errors)
+            return [failure(pair[0], error, errors)]
 
 
 STOPPING = "stopping: left for the next run"

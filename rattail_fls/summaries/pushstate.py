@@ -24,6 +24,7 @@ import datetime
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from rattail_fls.db.model.summaries import FailureClass, FlsPushLog, FlsSummary, PushOutcome, SummaryStatus
 from rattail_fls.jsontext import loads
@@ -85,28 +86,42 @@ def _params(**values):
     return {f'p_{name}': value for name, value in values.items()}
 
 
-def _settle_statement(push_log, **values):
-    """The end of a claim, one statement: ``push_log`` (an UPDATE or DELETE) on its push log row
-    and the summary's ``values``, keyed on this claim (uuid and ``claimed_at``).  A summary
-    superseded meanwhile keeps that status (not ``p_status``)."""
-    status = sa.case((SUMMARY.c.status == SummaryStatus.SENDING, _param('status')), else_=SUMMARY.c.status)
-    return (SUMMARY.update().where(SUMMARY.c.uuid == _param('uuid'), SUMMARY.c.claimed_at == _param('claimed_at'))
-            .values(status=status, claimed_at=None, **values)
-            .returning(SUMMARY.c.status, SUMMARY.c.next_attempt_at)
-            .add_cte(push_log.where(PUSH_LOG.c.id == _param('log_id')).cte('push_log')))
+#: What :func:`record` writes per push, each a parameter holding one array for all the pushes.
+OUTCOME = {'log_id': sa.BigInteger(), 'uuid': sa.String(), 'claimed_at': sa.DateTime(timezone=True),
+           'status': sa.String(), 'ok': sa.Boolean(), 'http_status': sa.Integer(), 'failure_class': sa.String(),
+           'message': sa.String(), 'excerpt': sa.Text(), 'elapsed': sa.Float(), 'local_data_id': sa.Integer(),
+           'last_error': sa.Text(), 'retry_after': sa.Interval(), 'hold_reason': sa.String()}
+
+
+def _record_statement():
+    """Several outcomes, one statement: the push log rows and the summaries, each keyed on its claim."""
+    pushed = (sa.func.unnest(*[sa.cast(_param(name), postgresql.ARRAY(type_)) for name, type_ in OUTCOME.items()])
+              .table_valued(*[sa.column(name, type_) for name, type_ in OUTCOME.items()])
+              .render_derived(name='pushed'))
+    push_log = PUSH_LOG.update().where(PUSH_LOG.c.id == pushed.c.log_id).values(
+        **{name: pushed.c[name] for name in ('ok', 'http_status', 'failure_class', 'message', 'excerpt',
+                                             'elapsed', 'local_data_id')})
+    return (SUMMARY.update().where(SUMMARY.c.uuid == pushed.c.uuid, SUMMARY.c.claimed_at == pushed.c.claimed_at)
+            .values(status=sa.case((SUMMARY.c.status == SummaryStatus.SENDING, pushed.c.status),
+                                   else_=SUMMARY.c.status),
+                    claimed_at=None, failure_class=pushed.c.failure_class, last_error=pushed.c.last_error,
+                    next_attempt_at=sa.func.now() + pushed.c.retry_after,
+                    local_data_id=sa.func.coalesce(pushed.c.local_data_id, SUMMARY.c.local_data_id),
+                    sent_at=sa.case((pushed.c.ok, sa.func.now()), else_=SUMMARY.c.sent_at),
+                    hold_reason=sa.func.coalesce(pushed.c.hold_reason, SUMMARY.c.hold_reason))
+            .returning(SUMMARY.c.uuid, SUMMARY.c.status, SUMMARY.c.next_attempt_at)
+            .add_cte(push_log.cte('push_log')))
 
 
 # Built once: pushes are many, and building (and cache-keying) these takes longer than running them.
 CLAIM = {resend: _claim_statement(resend) for resend in (False, True)}
-RECORD = _settle_statement(
-    PUSH_LOG.update().values(**{name: _param(name) for name in (
-        'ok', 'http_status', 'failure_class', 'message', 'excerpt', 'elapsed', 'local_data_id')}),
-    failure_class=_param('failure_class'), last_error=_param('last_error'),
-    next_attempt_at=sa.func.now() + _param('retry_after', type_=sa.Interval()),
-    local_data_id=sa.func.coalesce(_param('local_data_id'), SUMMARY.c.local_data_id),
-    sent_at=sa.case((_param('ok'), sa.func.now()), else_=SUMMARY.c.sent_at),
-    hold_reason=sa.func.coalesce(_param('hold_reason'), SUMMARY.c.hold_reason))
-RELEASE = _settle_statement(PUSH_LOG.delete(), attempts=_param('attempts'), forced=_param('forced'))
+RECORD = _record_statement()
+#: Undo a claim never sent: the summary as it was (unless superseded meanwhile), its push log row gone.
+RELEASE = (SUMMARY.update().where(SUMMARY.c.uuid == _param('uuid'), SUMMARY.c.claimed_at == _param('claimed_at'))
+           .values(status=sa.case((SUMMARY.c.status == SummaryStatus.SENDING, _param('status')),
+                                  else_=SUMMARY.c.status),
+                   claimed_at=None, attempts=_param('attempts'), forced=_param('forced'))
+           .add_cte(PUSH_LOG.delete().where(PUSH_LOG.c.id == _param('log_id')).cte('push_log')))
 
 
 def claim(conn, uuids, resend, max_attempts):
@@ -117,16 +132,11 @@ def claim(conn, uuids, resend, max_attempts):
     return sorted((dict(r._mapping) for r in rows), key=lambda row: order[row['uuid']])
 
 
-def _settle(conn, statement, row, status, **values):
-    """Run ``statement`` (RECORD or RELEASE) on the claim of ``row``; the summary's new status and
-    next attempt, or None if it is no longer this claim's."""
-    return conn.execute(statement, _params(uuid=row['uuid'], claimed_at=row['claimed_at'], log_id=row['log_id'],
-                                           status=status, **values)).first()
-
-
 def release(conn, row):
     """Undo the claim of ``row``, never sent (the pusher is stopping): as it was, its push log row gone."""
-    _settle(conn, RELEASE, row, row['prior_status'], attempts=row['prior_attempts'], forced=row['prior_forced'])
+    conn.execute(RELEASE, _params(uuid=row['uuid'], claimed_at=row['claimed_at'], log_id=row['log_id'],
+                                  status=row['prior_status'], attempts=row['prior_attempts'],
+                                  forced=row['prior_forced']))
 
 
 def body(row):
@@ -150,26 +160,46 @@ def send(client, row):
     return client.push(data)
 
 
-def record(conn, row, result, policy):
-    """Step 3, one statement (``conn``'s transaction may record other pushes and claim more):
-    the outcome of a claimed push; an outcome dict.
+def record(conn, pushed, policy):
+    """Step 3, one statement for the ``(row, result)`` pairs in ``pushed`` (in ``conn``'s
+    transaction, which may claim more): the outcomes of claimed pushes; an outcome dict each.
 
-    The update is keyed on this claim (``claimed_at``): a summary the closer
+    Each update is keyed on its claim (``claimed_at``): a summary the closer
     superseded meanwhile keeps that status but gets the ``local_data_id``, so
     its Odoo record is retired once the newer version is sent.
     """
+    written = [_outcome(row, result, policy) for row, result in pushed]
+    stored = {r.uuid: r for r in conn.execute(RECORD, _params(**{
+        name: [values[name] for _, values in written] for name in OUTCOME}))}
+    outcomes = []
+    for (row, result), (reported, values) in zip(pushed, written):
+        what, message = reported
+        if row['uuid'] not in stored:  # held as stale meanwhile (a claim longer than claim_seconds)
+            log.warning("summary %s: outcome %s recorded in the push log only", row['sale_num'], what)
+            outcomes.append(outcome(row, what, message, status=None, result=result, attempts=row['attempts']))
+        else:
+            outcomes.append(outcome(row, what, message, status=stored[row['uuid']].status, result=result,
+                                    next_attempt_at=stored[row['uuid']].next_attempt_at, attempts=row['attempts']))
+    return outcomes
+
+
+def _outcome(row, result, policy):
+    """``((outcome, message), values)``: what one push's result means, and what :func:`record` writes."""
     attempts = row['attempts']
-    values = dict(last_error=None, retry_after=None, hold_reason=None)
+    values = dict(log_id=row['log_id'], uuid=row['uuid'], claimed_at=row['claimed_at'], ok=result.ok,
+                  http_status=result.http_status, failure_class=result.failure, message=result.message[:255],
+                  excerpt=result.excerpt, elapsed=result.elapsed, local_data_id=result.local_data_id,
+                  last_error=None, retry_after=None, hold_reason=None)
     if result.ok:
-        status, what, message = SummaryStatus.SENT, PushOutcome.SENT, f"local_data_id {result.local_data_id}"
+        values['status'], what, message = SummaryStatus.SENT, PushOutcome.SENT, f"local_data_id {result.local_data_id}"
     else:
         values['last_error'] = result.message + (f"\n{result.excerpt}" if result.excerpt else '')
         if result.maybe_delivered:
-            status, what = SummaryStatus.HELD, PushOutcome.HELD
+            values['status'], what = SummaryStatus.HELD, PushOutcome.HELD
             values['hold_reason'] = hold_reason_unknown(row['sale_num'])
             message = f"{values['hold_reason']} ({result.message})"
         else:
-            status, what = SummaryStatus.FAILED, PushOutcome.FAILED
+            values['status'], what = SummaryStatus.FAILED, PushOutcome.FAILED
             if result.failure in RETRYABLE and not policy.exhausted(attempts):
                 delay = policy.delay(attempts)
                 values['retry_after'] = datetime.timedelta(seconds=delay)
@@ -177,14 +207,7 @@ def record(conn, row, result, policy):
             else:
                 why = f"gave up after {attempts} attempts" if result.failure in RETRYABLE else "not retried"
                 message = f"{result.failure}: {result.message}; {why}, waits for an operator (--resend)"
-    stored = _settle(conn, RECORD, row, status, **values, ok=result.ok, http_status=result.http_status,
-                     failure_class=result.failure, message=result.message[:255], excerpt=result.excerpt,
-                     elapsed=result.elapsed, local_data_id=result.local_data_id)
-    if stored is None:  # held as stale meanwhile (a request longer than the timeouts)
-        log.warning("summary %s: outcome %s recorded in the push log only", row['sale_num'], what)
-        return outcome(row, what, message, status=None, result=result, attempts=attempts)
-    return outcome(row, what, message, status=stored.status, result=result,
-                   next_attempt_at=stored.next_attempt_at, attempts=attempts)
+    return (what, message), values
 
 
 def hold_stale(conn, after_seconds):
