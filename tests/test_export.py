@@ -32,7 +32,7 @@ from fls_dev.loopback.odoo import LoopbackOdoo
 from rattail_fls.odoo.client import APPLICATION, CONFIGURATION, TRANSIENT, OdooSummaryClient
 from rattail_fls import jsontext
 from rattail_fls.retry import RetryPolicy
-from rattail_fls.summaries import due as due_rules
+from rattail_fls.summaries import due as due_rules, pushstate
 from rattail_fls.summaries.due import Selection
 from rattail_fls.summaries.push import SummaryPusher
 
@@ -317,8 +317,7 @@ def test_sent_is_never_pushed_again_unless_resent(config, app, odoo):
     [uuid] = make_summaries(app, rp)
     assert run(config, odoo, rp).counts()['sent'] == 1
     with pusher_for(config, odoo) as pusher:
-        assert pusher.push_one(uuid)['outcome'] == 'skipped'
-        assert pusher.push_many([uuid] * 3)[0]['outcome'] == 'skipped'
+        assert [o['outcome'] for o in pusher.push_many([uuid] * 3)] == ['skipped']  # each once
     assert run(config, odoo, rp).outcomes == []
     assert odoo.requests == 1
     # Explicit resend (an operator's decision): Odoo gets a second record.
@@ -338,7 +337,7 @@ def test_superseded_is_never_pushed(config, app, odoo):
     assert run(config, odoo, rp).outcomes == []
     assert run(config, odoo, rp, resend=True).outcomes == []
     with pusher_for(config, odoo) as pusher:
-        assert pusher.push_one(uuid, resend=True)['outcome'] == 'skipped'
+        assert pusher.push_many([uuid], resend=True)[0]['outcome'] == 'skipped'
     assert odoo.requests == 0
 
 
@@ -392,7 +391,7 @@ def test_interrupted_push_is_held(config, app, odoo):
     with config.appdb_engine.begin() as conn:
         conn.execute(FlsPushLog.__table__.insert().values(
             summary_uuid=uuid, ok=False, failure_class=FailureClass.IN_FLIGHT, message='in flight'))
-    # Not older than a request can take: it may still be on its way, so it waits.
+    # Not older than a claim can last: it may still be on its way, so it waits.
     report = run(config, odoo, rp)
     assert report.outcomes == [] and 'being sent' in report.waiting[0]['why'] and not report.ok
     backdate_claims(config, [uuid])
@@ -414,7 +413,7 @@ def test_outcome_lost_to_a_database_error_is_held(config, app, odoo, monkeypatch
         raise RuntimeError("database went away")
 
     with pusher_for(config, odoo) as pusher:
-        monkeypatch.setattr(pusher, '_record', broken)
+        monkeypatch.setattr(pushstate, 'record', broken)
         [outcome] = pusher.run(Selection(uuids=[first])).outcomes
         assert outcome['outcome'] == 'failed' and 'database went away' in outcome['message']
         with pytest.raises(RuntimeError):  # the queue job's way: RQ retries the job
@@ -426,6 +425,65 @@ def test_outcome_lost_to_a_database_error_is_held(config, app, odoo, monkeypatch
     assert [o['outcome'] for o in report.outcomes] == ['held', 'held'] and odoo.requests == 2
     for uuid in (first, second):
         assert [log.failure_class for log in pushes(config, uuid)] == [FailureClass.INTERRUPTED]
+
+
+def test_outcomes_of_every_kind_recorded_together(config, app, odoo):
+    """Four senders, their outcomes recorded (several per transaction) each on its own summary."""
+    rp = new_rp()
+    uuids = make_summaries(app, rp, count=12)
+    odoo.delay = 0.02
+    odoo.queue_behaviours(['success', 'failed', 'bad_gateway', 'success_lost'] * 3)
+    with pusher_for(config, odoo, workers=4, read_timeout=5, retry_base=0) as pusher:
+        outcomes = {o['uuid']: o for o in pusher.push_many(uuids)}
+    assert Counter(o['outcome'] for o in outcomes.values()) == {'sent': 3, 'failed': 6, 'held': 3}
+    records = {r['sale_num']: local_data_id for local_data_id, r in odoo.records.items()}
+    for uuid in uuids:
+        row, [log] = summary(config, uuid), pushes(config, uuid)
+        assert (row.status, row.claimed_at, outcomes[uuid]['status']) == (outcomes[uuid]['outcome'], None, row.status)
+        assert (log.ok, log.failure_class, log.local_data_id) == (row.status == 'sent', row.failure_class,
+                                                                 row.local_data_id)
+        if row.status == 'sent':
+            assert (row.local_data_id, row.last_error, row.next_attempt_at) == (records[row.sale_num], None, None)
+        elif row.status == 'held':  # the record was made, its answer lost
+            assert row.sale_num in records and row.local_data_id is None
+            assert row.hold_reason.startswith('outcome unknown') and row.next_attempt_at is None
+        else:
+            assert row.sale_num not in records and row.next_attempt_at is not None and row.last_error
+    assert odoo.requests == 12
+
+
+def sending(config, uuids):
+    with config.appdb_engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).where(FlsSummary.uuid.in_(uuids),
+                                                            FlsSummary.status == 'sending')).scalar()
+
+
+def test_stop_releases_a_claim_never_sent(config, app, odoo):
+    """Stopping while a summary is claimed, waiting for the sender: it is put back as it was
+    (status, attempts, no push log row), never sent; nothing is left sending."""
+    rp = new_rp()
+    first, second, third = uuids = make_summaries(app, rp, count=3, status='failed', failure_class='transient',
+                                                  attempts=2, last_error='HTTP 502')
+    stop = threading.Event()
+
+    class StopOnceTheNextIsClaimed(OdooSummaryClient):
+        def push(self, data):
+            deadline = time.monotonic() + 30  # (a guard: the next claim comes at once)
+            while sending(config, uuids) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            stop.set()
+            return super().push(data)
+
+    with SummaryPusher(config, workers=1, stop=stop, client_factory=lambda cfg: StopOnceTheNextIsClaimed(
+            odoo.url, connect_timeout=1, read_timeout=5)) as pusher:
+        outcomes = {o['uuid']: o['outcome'] for o in pusher.push_many(uuids)}
+    assert outcomes == {first: 'sent', second: 'skipped', third: 'skipped'}
+    assert odoo.requests == 1
+    for uuid in (second, third):
+        row = summary(config, uuid)
+        assert (row.status, row.attempts, row.claimed_at, row.forced) == ('failed', 2, None, False)
+        assert pushes(config, uuid) == []
+    assert summary(config, first).status == 'sent'
 
 
 # -- concurrency ---------------------------------------------------------------
@@ -661,6 +719,31 @@ def test_cli_concurrent_exporters(config, app, cli_config, loop):
     assert len(created) == 30
     assert set(Counter(r['sale_num'] for r in created).values()) == {1}
     assert {summary(config, u).status for u in uuids} == {'sent'}
+
+
+def test_cli_killed_with_a_claim_waiting_holds_it_too(config, app, cli_config, loop):
+    """kill -9 while one summary is at Odoo and the next is claimed for the sender: both are held
+    (the outcome of the second is unknown to the next run too), the third is pushed."""
+    rp = new_rp()
+    first, second, third = uuids = make_summaries(app, rp, count=3)
+    loop.queue_behaviours(['hang'])
+    before = loop.requests
+    proc = subprocess.Popen([str(Path(sys.executable).parent / 'rattail'), '-c', str(cli_config),
+                             'export-odoo-summary', '--retail-point', str(rp), '--no-close', '--workers', '1'],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while (loop.requests == before or sending(config, uuids) < 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert loop.requests == before + 1 and sending(config, uuids) == 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    backdate_claims(config, [first, second])
+    result = export(cli_config, '--retail-point', str(rp), '--no-close')
+    assert 'sent 1, failed 0, held 2' in result.stdout
+    assert loop.requests == before + 2
+    assert [summary(config, u).status for u in uuids] == ['held', 'held', 'sent']
+    for uuid in (first, second):
+        assert [log.failure_class for log in pushes(config, uuid)] == [FailureClass.INTERRUPTED]
 
 
 def test_cli_killed_mid_push_is_held_not_pushed_twice(config, app, cli_config, loop):

@@ -89,6 +89,15 @@ def test_success_creates_record(odoo, client):
     assert odoo.requests == 2
 
 
+def test_connection_is_kept_alive(odoo, client):
+    """One TCP connection for successive pushes, whatever their answer; a new one after a lost answer."""
+    odoo.queue_behaviours(['success', 'failed', 'bad_gateway', 'success', 'success_lost', 'success'])
+    results = [client.push(SUMMARY) for _ in range(6)]
+    assert [r.ok for r in results] == [True, False, False, True, False, True]
+    assert results[4].maybe_delivered
+    assert odoo.connections == 2
+
+
 def test_push_does_not_modify_summary(odoo, fast_bcrypt):
     summary = dict(SUMMARY)
     OdooSummaryClient(odoo.url, secret='s3cret', read_timeout=2).push(summary)

@@ -18,6 +18,7 @@ import argparse
 import collections
 import json
 import logging
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -46,6 +47,28 @@ _HTML = ('<!DOCTYPE html>\n<html><head><title>{code} {title}</title></head>\n'
 class _Server(ThreadingHTTPServer):
     # socketserver's default backlog of 5 drops connections under concurrent pushes.
     request_queue_size = 128
+
+    def server_bind(self):
+        super().server_bind()
+        self.connections = set()  # open client connections, kept alive between requests
+        self.accepted = 0
+
+    def process_request(self, request, client_address):
+        self.accepted += 1
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def cut_connections(self):
+        """End the kept-alive connections, whose threads wait for a next request."""
+        for connection in list(self.connections):
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:  # closed meanwhile
+                pass
 
 
 class LoopbackOdoo:
@@ -93,6 +116,11 @@ class LoopbackOdoo:
         with self._lock:
             return self._requests
 
+    @property
+    def connections(self):
+        """How many TCP connections clients opened (a client keeping its connection alive opens one)."""
+        return self._server.accepted
+
     def set_behaviour(self, name):
         """Answer every following request with ``name`` (once any queued ones are used up)."""
         _check_behaviour(name)
@@ -126,6 +154,7 @@ class LoopbackOdoo:
             return
         self._stopping.set()
         self._server.shutdown()
+        self._server.cut_connections()
         self._server.server_close()  # joins the request threads
         self._thread.join()
         self._server = self._thread = None
@@ -264,8 +293,15 @@ def _check_behaviour(name):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """One request: Odoo's routing and dispatcher checks, then the controller."""
+    """One request: Odoo's routing and dispatcher checks, then the controller.
 
+    HTTP/1.1 with keep-alive, as Odoo Cloud's front (nginx) speaks it, and no
+    Nagle delay on the answer (nginx's ``tcp_nodelay``), so that a client's
+    connection pool is exercised as in production.
+    """
+
+    protocol_version = 'HTTP/1.1'
+    disable_nagle_algorithm = True
     timeout = 30  # a stalled client must not hold a thread forever
 
     def do_POST(self):

@@ -9,7 +9,7 @@ workers' hot path runs no DDL in steady state, and enqueues day summaries
 due for a push to Odoo: pending ones older than ``odoo.sweep_after_seconds``
 and failed ones whose next attempt is due, the one retry of a failed push
 (pushing claims each summary, so an extra enqueue never pushes twice).  A
-summary left ``sending`` longer than a request can take is held (its outcome
+summary left ``sending`` longer than a claim can last is held (its outcome
 is unknown).
 """
 
@@ -48,7 +48,7 @@ def sweep(config):
         log.info("sweeper re-enqueued %d overdue %s rows", len(ids), kind)
     if 'send_summary' in enqueue.JOBS:
         with config.appdb_engine.begin() as conn:
-            pushstate.hold_stale(conn, due.request_seconds(config))  # logs each one
+            pushstate.hold_stale(conn, due.claim_seconds(config))  # logs each one
             uuids = due.sweepable(conn, config)
         for start in range(0, len(uuids), batch):
             enqueue.enqueue(config, 'send_summary', uuids[start:start + batch])

@@ -7,9 +7,10 @@
   resend; ``held`` summaries are pushed only when an operator resends them;
   ``sent`` ones only when explicitly resent; ``superseded`` ones never (their
   newer version is pushed instead), nor those ``sending`` right now.
-* **Stale** ``sending``: claimed longer ago than a request can take (the Odoo
-  timeouts): its pusher stopped before recording the outcome, which is
-  unknown, so it is held (see :mod:`rattail_fls.summaries.pushstate`).
+* **Stale** ``sending``: claimed longer ago than a claim can last (twice the
+  Odoo timeouts: waiting for a sender, then the request): its pusher stopped
+  before recording the outcome, which is unknown, so it is held (see
+  :mod:`rattail_fls.summaries.pushstate`).
 """
 
 import datetime
@@ -95,14 +96,15 @@ def push_choice(conn, uuid, max_attempts):
 
 
 def stale_sending_condition(after_seconds):
-    """SQL: ``sending`` for longer than a request can take: its pusher stopped mid-push."""
+    """SQL: ``sending`` for longer than a claim can last: its pusher stopped mid-push."""
     return sa.and_(SUMMARY.c.status == SummaryStatus.SENDING,
                    SUMMARY.c.claimed_at < sa.func.now() - datetime.timedelta(seconds=after_seconds))
 
 
-def request_seconds(config):
-    """How long one request to Odoo can take: connect plus read timeout."""
-    return sum(odoo_timeouts(config))
+def claim_seconds(config):
+    """How long a claim can last before its outcome is recorded: twice connect plus read timeout
+    (a claimed summary may wait for a sender's request to end, then its own request runs)."""
+    return 2 * sum(odoo_timeouts(config))
 
 
 def sweepable(conn, config):

@@ -5,13 +5,16 @@ What is due is in :mod:`~rattail_fls.summaries.due`, the claim / request /
 record states of one push in :mod:`~rattail_fls.summaries.pushstate`,
 retiring superseded Odoo records in :mod:`~rattail_fls.summaries.supersede`
 and the run's report in :mod:`~rattail_fls.summaries.report`.  This module runs
-them: at most ``odoo.concurrency`` pushes at a time, each thread with its own
-Odoo client, and no database connection held during a request.
+them: at most ``odoo.concurrency`` pushes at a time, each sender thread with its
+own Odoo client (kept alive between runs), and the database work on the calling
+thread, off the requests' way: one transaction records the pushes that ended
+and claims the next ones.
 """
 
+import collections
 import logging
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import sqlalchemy as sa
 
@@ -21,7 +24,7 @@ from rattail_fls.odoo.api import make_odoo_api_client
 from rattail_fls.odoo.client import make_odoo_client
 from rattail_fls.retry import RetryPolicy
 from rattail_fls.summaries import pushstate, supersede
-from rattail_fls.summaries.due import (SUMMARY, Selection, due_condition, request_seconds,
+from rattail_fls.summaries.due import (SUMMARY, Selection, claim_seconds, due_condition,
                                        resend_condition, why_waiting)
 from rattail_fls.summaries.report import Report
 
@@ -31,7 +34,7 @@ log = logging.getLogger(__name__)
 class SummaryPusher:
     """Pushes summaries with at most ``workers`` requests to Odoo at a time.
 
-    ``client_factory(config)`` makes one Odoo client per thread (default
+    ``client_factory(config)`` makes one Odoo client per sender thread (default
     :func:`make_odoo_client`); ``api_client`` retires superseded records
     (default: from ``odoo.api.*``, None when not configured).  Once ``stop``
     (an Event) is set, no further push starts: the ones in flight end within
@@ -45,15 +48,16 @@ class SummaryPusher:
         if self.workers < 1:
             raise fls_config.ConfigError("the number of push workers must be at least 1")
         self.policy = RetryPolicy.from_config(config, 'odoo')
-        self.stale_after = request_seconds(config)
+        self.stale_after = claim_seconds(config)
         self.client_factory = client_factory or make_odoo_client
         self.api_client = make_odoo_api_client(config) if api_client is False else api_client
         self.stop = stop or threading.Event()
-        self.engine = sa.create_engine(config.appdb_engine.url, pool_size=self.workers + 1, max_overflow=0)
-        self._local = threading.local()
-        self._clients = []
+        # all database work runs on the calling thread (push_many's senders only talk to Odoo)
+        self.engine = sa.create_engine(config.appdb_engine.url, pool_size=1, max_overflow=1)
+        self._clients = []  # every client made, to close
+        self._idle = queue.LifoQueue()  # clients not sending now, kept alive between runs
         self._lock = threading.Lock()
-        self._client()  # a bad [rattail_fls] odoo.* setting fails here, before any claim
+        self._idle.put(self._take_client())  # a bad [rattail_fls] odoo.* setting fails here, before any claim
 
     def __enter__(self):
         return self
@@ -67,13 +71,14 @@ class SummaryPusher:
         self._clients = []
         self.engine.dispose()
 
-    def _client(self):
-        client = getattr(self._local, 'client', None)
-        if client is None:
-            client = self._local.client = self.client_factory(self.config)
+    def _take_client(self):
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            client = self.client_factory(self.config)
             with self._lock:
                 self._clients.append(client)
-        return client
+            return client
 
     def _condition(self, resend):
         return resend_condition() if resend else due_condition(self.policy.max_attempts)
@@ -136,7 +141,7 @@ class SummaryPusher:
         return report
 
     def hold_stale(self):
-        """Hold the summaries left ``sending`` longer than a request can take; their outcome dicts."""
+        """Hold the summaries left ``sending`` longer than a claim can last; their outcome dicts."""
         with self.engine.begin() as conn:
             return pushstate.hold_stale(conn, self.stale_after)
 
@@ -152,58 +157,148 @@ class SummaryPusher:
         return report
 
     def push_many(self, uuids, resend=False, progress=None, raise_errors=True):
-        """Push ``uuids`` (each only if still claimable) with the thread pool; returns outcome dicts.
+        """Push ``uuids`` (each once, and only if still claimable); returns one outcome dict each.
 
-        An error pushing one summary (database trouble: the push path itself
-        failed, not the push) does not stop the others.  With ``raise_errors``
-        the first such error is raised once all are done; otherwise it becomes
-        a ``failed`` outcome.  Either way a summary left ``sending`` is held,
-        never pushed again blindly, by a later run.
+        Up to ``workers`` sender threads each send one claimed summary at a
+        time; this thread does the database work, one transaction per round:
+        it records the outcomes handed back since the last round and claims
+        enough summaries that a sender whose request ends finds the next one
+        ready (at most ``workers`` claimed and not taken yet).  Once ``stop`` is
+        set, no request starts: ready claims are released, the rest skipped.
+
+        If a round's transaction fails, each outcome of it is recorded in a
+        transaction of its own and its claims become ``failed`` outcomes (not
+        claimed, still due), so that a summary's trouble harms only itself.
+        With ``raise_errors`` the first error is raised once all are done;
+        otherwise it is only a ``failed`` outcome.  Either way a summary left
+        ``sending`` is held, never pushed again blindly, by a later run.
         """
+        todo = collections.deque(dict.fromkeys(uuids))
         outcomes, errors = [], []
-        if not uuids:
+        if not todo:
             return outcomes
-        bar = progress(f"Pushing {len(uuids)} summaries to Odoo", len(uuids)) if progress else None
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(uuids)),
-                                thread_name_prefix='odoo-push') as pool:
-            futures = {pool.submit(self.push_one, uuid, resend): uuid for uuid in uuids}
-            for i, future in enumerate(as_completed(futures), 1):
-                try:
-                    outcomes.append(future.result())
-                except Exception as error:  # noqa: BLE001 - reported below
-                    log.exception("pushing summary %s failed", futures[future])
-                    errors.append(error)
-                    outcomes.append({'uuid': futures[future], 'sale_num': futures[future], 'version': '?',
-                                     'outcome': PushOutcome.FAILED, 'status': None,
-                                     'message': f"error: {type(error).__name__}: {error}"[:500]})
+        bar = progress(f"Pushing {len(todo)} summaries to Odoo", len(todo)) if progress else None
+        clients = [self._take_client() for _ in range(min(self.workers, len(todo)))]  # before any claim
+        ready, events = queue.SimpleQueue(), queue.SimpleQueue()
+        senders = [threading.Thread(target=self._send_each, args=(client, ready, events), name='odoo-push',
+                                    daemon=True) for client in clients]
+        for sender in senders:
+            sender.start()
+        waiting = claimed = 0  # claimed and not taken by a sender yet; claimed and not handed back yet
+        try:
+            while todo or claimed:
+                handed = self._drain(events, wait=claimed and (
+                    not todo or self.stop.is_set() or waiting == len(senders)))
+                done = [(row, result) for row, result in handed if result is not TAKEN]
+                waiting -= len(handed) - len(done)
+                claimed -= len(done)
+                if self.stop.is_set():
+                    outcomes.extend(skipped(uuid, STOPPING) for uuid in todo)
+                    todo.clear()
+                batch = [todo.popleft() for _ in range(min(len(senders) - waiting, len(todo)))]
+                if done or batch:
+                    rows = self._round(done, batch, resend, outcomes, errors)
+                    for row in rows:
+                        ready.put(row)
+                    waiting += len(rows)
+                    claimed += len(rows)
                 if bar:
-                    bar.update(i)
+                    bar.update(len(outcomes))
+        finally:
+            self._drain(ready, wait=False)  # after an error, claims not taken are not sent (held later)
+            for _ in senders:
+                ready.put(None)
+            for sender in senders:
+                sender.join()
+            for client in clients:
+                self._idle.put(client)
         if bar:
             bar.finish()
         if errors and raise_errors:
             raise errors[0]
         return outcomes
 
-    def push_one(self, uuid, resend=False):
-        """Claim one summary, push it, record the outcome; returns an outcome dict.
+    def _send_each(self, client, ready, events):
+        """A sender thread: takes each row from ``ready`` (until None) and sends it unless stopping.
+        Puts ``(row, TAKEN)`` on ``events`` at once, then ``(row, result)``: a PushResult, None if
+        not sent, or the exception the push raised."""
+        for row in iter(ready.get, None):
+            events.put((row, TAKEN))
+            if self.stop.is_set():
+                events.put((row, None))
+                continue
+            try:
+                events.put((row, pushstate.send(client, row)))
+            except Exception as error:  # noqa: BLE001 - reported; the summary stays sending, held later
+                events.put((row, error))
 
-        ``skipped`` when another pusher has it, it is no longer due (or, with
-        ``resend``, superseded or being sent), or the pusher is stopping.
-        """
-        if self.stop.is_set():
-            return {'uuid': uuid, 'outcome': PushOutcome.SKIPPED, 'message': "stopping: left for the next run"}
-        client = self._client()  # made before claiming: a claim is only made when it can be sent
-        with self.engine.begin() as conn:
-            row = pushstate.claim(conn, uuid, self._condition(resend), resend)
-        if row is None:
-            return {'uuid': uuid, 'outcome': PushOutcome.SKIPPED,
-                    'message': "being pushed by another worker, or no longer due"}
-        result = pushstate.send(client, row)  # no transaction open
-        return self._record(row, result)
+    @staticmethod
+    def _drain(items, wait):
+        """What the queue ``items`` holds, taken out; with ``wait``, at least one."""
+        taken = [items.get()] if wait else []
+        while True:
+            try:
+                taken.append(items.get_nowait())
+            except queue.Empty:
+                return taken
 
-    def _record(self, row, result):
-        with self.engine.begin() as conn:
-            return pushstate.record(conn, row, result, self.policy)
+    def _round(self, done, batch, resend, outcomes, errors):
+        """One transaction: settle ``done``, claim ``batch``; appends to ``outcomes`` (and ``errors``)
+        and returns the claimed rows, committed."""
+        for row, result in done:
+            if isinstance(result, Exception):
+                outcomes.append(failure(row, result, errors))
+        done = [(row, result) for row, result in done if not isinstance(result, Exception)]
+        try:
+            with self.engine.begin() as conn:
+                settled = self._settle(conn, done)
+                rows = pushstate.claim(conn, batch, resend, self.policy.max_attempts) if batch else []
+        except Exception as error:  # noqa: BLE001 - reported below
+            for pair in done:
+                outcomes.extend(self._settle_alone(pair, errors))
+            outcomes.extend(failure({'uuid': uuid}, error, errors) for uuid in batch)
+            return []
+        claimed = {row['uuid'] for row in rows}
+        outcomes.extend(settled + [skipped(uuid, "being pushed by another worker, or no longer due")
+                                   for uuid in batch if uuid not in claimed])
+        return rows
+
+    def _settle(self, conn, done):
+        """Record the outcomes in ``done``, release the claims never sent (result None); outcome dicts."""
+        for row, result in done:
+            if result is None:
+                pushstate.release(conn, row)
+        pushed = [(row, result) for row, result in done if result is not None]
+        return ((pushstate.record(conn, pushed, self.policy) if pushed else [])
+                + [skipped(row['uuid'], STOPPING) for row, result in done if result is None])
+
+    def _settle_alone(self, pair, errors):
+        try:
+            with self.engine.begin() as conn:
+                return self._settle(conn, [pair])
+        except Exception as error:  # noqa: BLE001 - reported
+            return [failure(pair[0], error, errors)]
+
+
+STOPPING = "stopping: left for the next run"
+
+#: What a sender hands back first for a row it takes (then its result).
+TAKEN = 'taken'
+
+
+
+def skipped(uuid, why):
+    return {'uuid': uuid, 'outcome': PushOutcome.SKIPPED, 'message': why}
+
+
+def failure(row, error, errors):
+    """The outcome of a push whose path failed (``error``, appended to ``errors``): it stays as it was
+    (claimed ones ``sending``, held by a later run)."""
+    log.error("pushing summary %s failed", row.get('sale_num', row['uuid']), exc_info=error)
+    errors.append(error)
+    return {'uuid': row['uuid'], 'sale_num': row.get('sale_num', row['uuid']), 'version': row.get('version', '?'),
+            'outcome': PushOutcome.FAILED, 'status': None,
+            'message': f"error: {type(error).__name__}: {error}"[:500]}
 
 
 def push_summaries(config, selection=None, resend=False, dry_run=False, workers=None, progress=None):

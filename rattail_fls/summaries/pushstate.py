@@ -1,19 +1,21 @@
 """The push of one summary as committed states (the pattern of OCA ``queue_job``).
 
-1. **Claim**, one short transaction: a conditional ``UPDATE`` moves the summary
-   to ``sending`` only if it is still due (or resendable), counts the attempt
-   and writes an "in flight" push log row, and commits.  Two pushers never
-   push one summary: the second one's ``UPDATE`` waits for the first commit,
-   then no longer matches.
+1. **Claim**, committed before the request leaves: one statement moves the
+   summaries to ``sending`` only if still due (or resendable) and not locked
+   by another transaction, counts the attempt and writes an "in flight" push
+   log row each.  Two pushers never push one summary: the second one skips a
+   row the first has locked, and no longer matches it once committed.
 2. **Request**, with no transaction or row lock open (up to the Odoo timeouts).
-3. **Record**, another short transaction: ``sent | failed | held`` and the
-   push log row's outcome.
+3. **Record**, one statement: ``sent | failed | held`` and the push log row's
+   outcome; the pusher records several pushes and the next claims in one
+   short transaction.  A claim never sent (the pusher is stopping) is
+   **released**: the summary as it was, its push log row gone.
 
 Odoo has no idempotency key, so an unknown outcome is held, never retried
 blindly: a read timeout, a connection lost after the request was sent, a 504
 (``PushResult.maybe_delivered``); and a summary still ``sending`` longer than
-a request can take, whose pusher stopped (killed, or its database connection
-broke) before step 3.  Definite failures are retried by the sweeper at
+a claim can last (:func:`~rattail_fls.summaries.due.claim_seconds`), whose
+pusher stopped (killed, or its database connection broke) before step 3.  Definite failures are retried by the sweeper at
 ``next_attempt_at`` (``odoo.retry_*``: exponential backoff with jitter, at most
 ``odoo.max_attempts``), never by the queue.
 """
@@ -22,11 +24,12 @@ import datetime
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from rattail_fls.db.model.summaries import FailureClass, FlsPushLog, FlsSummary, PushOutcome, SummaryStatus
 from rattail_fls.jsontext import loads
 from rattail_fls.odoo.client import PushResult
-from rattail_fls.summaries.due import RETRYABLE, stale_sending_condition
+from rattail_fls.summaries.due import RETRYABLE, due_condition, resend_condition, stale_sending_condition
 from rattail_fls.summaries.report import outcome
 
 log = logging.getLogger(__name__)
@@ -43,27 +46,97 @@ def hold_reason_unknown(sale_num):
     return (UNKNOWN_REASON % sale_num)[:255]
 
 
-def claim(conn, uuid, condition, resend=False):
-    """Step 1 (``conn`` in its own transaction): the claimed row as a dict, or None if not claimable."""
+def _claim_statement(resend):
+    """The claim of the summaries in ``:uuids`` that are due (``:max_attempts``) or, with
+    ``resend``, resendable: one statement, the conditional ``UPDATE`` and the push log rows.
+
+    A row another transaction has locked (a pusher claiming it, the closer
+    superseding it) is skipped, not waited for.  Each row comes back with its
+    push log row's ``log_id`` and, in ``prior_*``, what the claim changed.
+    """
+    condition = resend_condition() if resend else due_condition(sa.bindparam('max_attempts'))
     earlier = SUMMARY.alias('earlier')
     replaces = (sa.select(earlier.c.local_data_id)
                 .where(earlier.c.sale_num == SUMMARY.c.sale_num, earlier.c.version < SUMMARY.c.version,
                        earlier.c.local_data_id.isnot(None))
                 .order_by(earlier.c.version.desc()).limit(1).scalar_subquery())
-    row = conn.execute(
-        SUMMARY.update().where(SUMMARY.c.uuid == uuid).where(condition).values(
-            status=SummaryStatus.SENDING, claimed_at=sa.func.now(),
-            attempts=(0 if resend else sa.func.coalesce(SUMMARY.c.attempts, 0)) + 1,
-            forced=SUMMARY.c.forced | (SUMMARY.c.status == SummaryStatus.HELD),
-            replaces_local_data_id=replaces)
-        .returning(*SUMMARY.c)).first()
-    if row is None:
-        return None
-    row = dict(row._mapping)
-    row['log_id'] = conn.execute(PUSH_LOG.insert().values(
-        summary_uuid=uuid, ok=False, failure_class=FailureClass.IN_FLIGHT,
-        message="in flight").returning(PUSH_LOG.c.id)).scalar_one()
-    return row
+    prior = (sa.select(SUMMARY.c.uuid, SUMMARY.c.status, SUMMARY.c.attempts, SUMMARY.c.forced)
+             .where(SUMMARY.c.uuid.in_(sa.bindparam('uuids', expanding=True))).where(condition)
+             .order_by(SUMMARY.c.uuid).with_for_update(skip_locked=True).cte('prior'))
+    claimed = (SUMMARY.update().where(SUMMARY.c.uuid == prior.c.uuid).values(
+        status=SummaryStatus.SENDING, claimed_at=sa.func.now(),
+        attempts=(0 if resend else sa.func.coalesce(SUMMARY.c.attempts, 0)) + 1,
+        forced=SUMMARY.c.forced | (SUMMARY.c.status == SummaryStatus.HELD),
+        replaces_local_data_id=replaces)
+        .returning(*SUMMARY.c, prior.c.status.label('prior_status'), prior.c.attempts.label('prior_attempts'),
+                   prior.c.forced.label('prior_forced')).cte('claimed'))
+    logged = (PUSH_LOG.insert().from_select(
+        ['summary_uuid', 'ok', 'failure_class', 'message'],
+        sa.select(claimed.c.uuid, sa.false(), sa.literal(FailureClass.IN_FLIGHT.value), sa.literal("in flight")))
+        .returning(PUSH_LOG.c.id, PUSH_LOG.c.summary_uuid).cte('logged'))
+    return sa.select(claimed, logged.c.id.label('log_id')).join(logged, logged.c.summary_uuid == claimed.c.uuid)
+
+
+def _param(name, **kwargs):
+    """A parameter of the statements below (SQLAlchemy keeps the column names for its own in a SET)."""
+    return sa.bindparam(f'p_{name}', **kwargs)
+
+
+def _params(**values):
+    return {f'p_{name}': value for name, value in values.items()}
+
+
+#: What :func:`record` writes per push, each a parameter holding one array for all the pushes.
+OUTCOME = {'log_id': sa.BigInteger(), 'uuid': sa.String(), 'claimed_at': sa.DateTime(timezone=True),
+           'status': sa.String(), 'ok': sa.Boolean(), 'http_status': sa.Integer(), 'failure_class': sa.String(),
+           'message': sa.String(), 'excerpt': sa.Text(), 'elapsed': sa.Float(), 'local_data_id': sa.Integer(),
+           'last_error': sa.Text(), 'retry_after': sa.Interval(), 'hold_reason': sa.String()}
+
+
+def _record_statement():
+    """Several outcomes, one statement: the push log rows and the summaries, each keyed on its claim."""
+    pushed = (sa.func.unnest(*[sa.cast(_param(name), postgresql.ARRAY(type_)) for name, type_ in OUTCOME.items()])
+              .table_valued(*[sa.column(name, type_) for name, type_ in OUTCOME.items()])
+              .render_derived(name='pushed'))
+    push_log = PUSH_LOG.update().where(PUSH_LOG.c.id == pushed.c.log_id).values(
+        **{name: pushed.c[name] for name in ('ok', 'http_status', 'failure_class', 'message', 'excerpt',
+                                             'elapsed', 'local_data_id')})
+    return (SUMMARY.update().where(SUMMARY.c.uuid == pushed.c.uuid, SUMMARY.c.claimed_at == pushed.c.claimed_at)
+            .values(status=sa.case((SUMMARY.c.status == SummaryStatus.SENDING, pushed.c.status),
+                                   else_=SUMMARY.c.status),
+                    claimed_at=None, failure_class=pushed.c.failure_class, last_error=pushed.c.last_error,
+                    next_attempt_at=sa.func.now() + pushed.c.retry_after,
+                    local_data_id=sa.func.coalesce(pushed.c.local_data_id, SUMMARY.c.local_data_id),
+                    sent_at=sa.case((pushed.c.ok, sa.func.now()), else_=SUMMARY.c.sent_at),
+                    hold_reason=sa.func.coalesce(pushed.c.hold_reason, SUMMARY.c.hold_reason))
+            .returning(SUMMARY.c.uuid, SUMMARY.c.status, SUMMARY.c.next_attempt_at)
+            .add_cte(push_log.cte('push_log')))
+
+
+# Built once: pushes are many, and building (and cache-keying) these takes longer than running them.
+CLAIM = {resend: _claim_statement(resend) for resend in (False, True)}
+RECORD = _record_statement()
+#: Undo a claim never sent: the summary as it was (unless superseded meanwhile), its push log row gone.
+RELEASE = (SUMMARY.update().where(SUMMARY.c.uuid == _param('uuid'), SUMMARY.c.claimed_at == _param('claimed_at'))
+           .values(status=sa.case((SUMMARY.c.status == SummaryStatus.SENDING, _param('status')),
+                                  else_=SUMMARY.c.status),
+                   claimed_at=None, attempts=_param('attempts'), forced=_param('forced'))
+           .add_cte(PUSH_LOG.delete().where(PUSH_LOG.c.id == _param('log_id')).cte('push_log')))
+
+
+def claim(conn, uuids, resend, max_attempts):
+    """Step 1 for ``uuids`` (in ``conn``'s transaction, committed before any is sent): the rows
+    claimed, as dicts in the order of ``uuids``, with ``log_id`` and ``prior_*`` (for :func:`release`)."""
+    rows = conn.execute(CLAIM[resend], {'uuids': list(uuids), 'max_attempts': max_attempts})
+    order = {uuid: i for i, uuid in enumerate(uuids)}
+    return sorted((dict(r._mapping) for r in rows), key=lambda row: order[row['uuid']])
+
+
+def release(conn, row):
+    """Undo the claim of ``row``, never sent (the pusher is stopping): as it was, its push log row gone."""
+    conn.execute(RELEASE, _params(uuid=row['uuid'], claimed_at=row['claimed_at'], log_id=row['log_id'],
+                                  status=row['prior_status'], attempts=row['prior_attempts'],
+                                  forced=row['prior_forced']))
 
 
 def body(row):
@@ -87,49 +160,54 @@ def send(client, row):
     return client.push(data)
 
 
-def record(conn, row, result, policy):
-    """Step 3 (``conn`` in its own transaction): the outcome of a claimed push; an outcome dict.
+def record(conn, pushed, policy):
+    """Step 3, one statement for the ``(row, result)`` pairs in ``pushed`` (in ``conn``'s
+    transaction, which may claim more): the outcomes of claimed pushes; an outcome dict each.
 
-    The update is keyed on this claim (``claimed_at``): a summary the closer
+    Each update is keyed on its claim (``claimed_at``): a summary the closer
     superseded meanwhile keeps that status but gets the ``local_data_id``, so
     its Odoo record is retired once the newer version is sent.
     """
-    conn.execute(PUSH_LOG.update().where(PUSH_LOG.c.id == row['log_id']).values(
-        ok=result.ok, http_status=result.http_status, failure_class=result.failure,
-        message=result.message[:255], excerpt=result.excerpt, elapsed=result.elapsed,
-        local_data_id=result.local_data_id))
+    written = [_outcome(row, result, policy) for row, result in pushed]
+    stored = {r.uuid: r for r in conn.execute(RECORD, _params(**{
+        name: [values[name] for _, values in written] for name in OUTCOME}))}
+    outcomes = []
+    for (row, result), (reported, values) in zip(pushed, written):
+        what, message = reported
+        if row['uuid'] not in stored:  # held as stale meanwhile (a claim longer than claim_seconds)
+            log.warning("summary %s: outcome %s recorded in the push log only", row['sale_num'], what)
+            outcomes.append(outcome(row, what, message, status=None, result=result, attempts=row['attempts']))
+        else:
+            outcomes.append(outcome(row, what, message, status=stored[row['uuid']].status, result=result,
+                                    next_attempt_at=stored[row['uuid']].next_attempt_at, attempts=row['attempts']))
+    return outcomes
+
+
+def _outcome(row, result, policy):
+    """``((outcome, message), values)``: what one push's result means, and what :func:`record` writes."""
     attempts = row['attempts']
-    values = {'claimed_at': None}
+    values = dict(log_id=row['log_id'], uuid=row['uuid'], claimed_at=row['claimed_at'], ok=result.ok,
+                  http_status=result.http_status, failure_class=result.failure, message=result.message[:255],
+                  excerpt=result.excerpt, elapsed=result.elapsed, local_data_id=result.local_data_id,
+                  last_error=None, retry_after=None, hold_reason=None)
     if result.ok:
-        status, what, message = SummaryStatus.SENT, PushOutcome.SENT, f"local_data_id {result.local_data_id}"
-        values.update(local_data_id=result.local_data_id, sent_at=sa.func.now(), failure_class=None,
-                      last_error=None, next_attempt_at=None)
+        values['status'], what, message = SummaryStatus.SENT, PushOutcome.SENT, f"local_data_id {result.local_data_id}"
     else:
-        values.update(failure_class=result.failure,
-                      last_error=result.message + (f"\n{result.excerpt}" if result.excerpt else ''))
+        values['last_error'] = result.message + (f"\n{result.excerpt}" if result.excerpt else '')
         if result.maybe_delivered:
-            status, what = SummaryStatus.HELD, PushOutcome.HELD
-            values.update(hold_reason=hold_reason_unknown(row['sale_num']), next_attempt_at=None)
+            values['status'], what = SummaryStatus.HELD, PushOutcome.HELD
+            values['hold_reason'] = hold_reason_unknown(row['sale_num'])
             message = f"{values['hold_reason']} ({result.message})"
         else:
-            status, what = SummaryStatus.FAILED, PushOutcome.FAILED
+            values['status'], what = SummaryStatus.FAILED, PushOutcome.FAILED
             if result.failure in RETRYABLE and not policy.exhausted(attempts):
                 delay = policy.delay(attempts)
-                values['next_attempt_at'] = sa.func.now() + datetime.timedelta(seconds=delay)
+                values['retry_after'] = datetime.timedelta(seconds=delay)
                 message = f"{result.failure}: {result.message}; retry in {delay:.0f}s"
             else:
-                values['next_attempt_at'] = None
                 why = f"gave up after {attempts} attempts" if result.failure in RETRYABLE else "not retried"
                 message = f"{result.failure}: {result.message}; {why}, waits for an operator (--resend)"
-    values['status'] = sa.case((SUMMARY.c.status == SummaryStatus.SENDING, status), else_=SUMMARY.c.status)
-    stored = conn.execute(SUMMARY.update().where(SUMMARY.c.uuid == row['uuid'])
-                          .where(SUMMARY.c.claimed_at == row['claimed_at']).values(**values)
-                          .returning(SUMMARY.c.status, SUMMARY.c.next_attempt_at)).first()
-    if stored is None:  # held as stale meanwhile (a request longer than the timeouts)
-        log.warning("summary %s: outcome %s recorded in the push log only", row['sale_num'], what)
-        return outcome(row, what, message, status=None, result=result, attempts=attempts)
-    return outcome(row, what, message, status=stored.status, result=result,
-                   next_attempt_at=stored.next_attempt_at, attempts=attempts)
+    return (what, message), values
 
 
 def hold_stale(conn, after_seconds):
