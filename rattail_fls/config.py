@@ -71,6 +71,7 @@ DEFAULTS = {
     'status.min_workers': '1',
     'odoo.url': None,
     'odoo.secret': None,
+    'odoo.secret_rounds': '12',
     'odoo.connect_timeout': '5',
     'odoo.read_timeout': '30',
     'odoo.concurrency': '4',

@@ -153,15 +153,12 @@ def test_success_records_everything(config, app, odoo):
     assert record['liquor_amount_total'] == 100.5 and record['total_including_miscellaneous'] == 105.5
 
 
-def test_encrypted_sale_num_is_sent_when_a_secret_is_set(config, app, monkeypatch):
-    import bcrypt
-    gensalt = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, 'gensalt', lambda: gensalt(rounds=4))
+def test_encrypted_sale_num_is_sent_when_a_secret_is_set(config, app):
     rp = new_rp()
     make_summaries(app, rp)
     with LoopbackOdoo(secret='s3cret') as odoo:
         with SummaryPusher(config, workers=1, client_factory=lambda cfg: OdooSummaryClient(
-                odoo.url, secret='s3cret', read_timeout=2)) as pusher:
+                odoo.url, secret='s3cret', read_timeout=2, secret_rounds=4)) as pusher:
             assert pusher.run(Selection(retail_point_ids=[rp])).counts()['sent'] == 1
         assert 'encrypted_sale_num' in odoo.received[0]
 

@@ -42,13 +42,6 @@ class RecordingSession(requests.Session):
 
 
 @pytest.fixture
-def fast_bcrypt(monkeypatch):
-    """Cheap hashes (checkpw follows the hash's cost): the default cost takes ~0.25 s each."""
-    gensalt = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, 'gensalt', lambda: gensalt(rounds=4))
-
-
-@pytest.fixture
 def odoo():
     with LoopbackOdoo(hang_seconds=10) as server:
         yield server
@@ -98,9 +91,9 @@ def test_connection_is_kept_alive(odoo, client):
     assert odoo.connections == 2
 
 
-def test_push_does_not_modify_summary(odoo, fast_bcrypt):
+def test_push_does_not_modify_summary(odoo):
     summary = dict(SUMMARY)
-    OdooSummaryClient(odoo.url, secret='s3cret', read_timeout=2).push(summary)
+    OdooSummaryClient(odoo.url, secret='s3cret', read_timeout=2, secret_rounds=4).push(summary)
     assert summary == SUMMARY
 
 
@@ -297,14 +290,14 @@ def test_summary_is_the_top_level_object_and_json(odoo):
 
 # -- encrypted_sale_num ------------------------------------------------------
 
-def test_secret_is_checked(fast_bcrypt):
+def test_secret_is_checked():
     with LoopbackOdoo(secret='s3cret') as odoo:
-        good = OdooSummaryClient(odoo.url, secret='s3cret', read_timeout=2).push(SUMMARY)
+        good = OdooSummaryClient(odoo.url, secret='s3cret', read_timeout=2, secret_rounds=4).push(SUMMARY)
         assert good.ok
         token = odoo.received[0]['encrypted_sale_num']
         assert bcrypt.checkpw(b'20240301/7/2/11s3cret', token.encode())
 
-        wrong = OdooSummaryClient(odoo.url, secret='other', read_timeout=2).push(SUMMARY)
+        wrong = OdooSummaryClient(odoo.url, secret='other', read_timeout=2, secret_rounds=4).push(SUMMARY)
         assert_failure(wrong, APPLICATION, 200)
         assert wrong.message == 'Odoo: invalid encrypted_sale_num'
 
@@ -313,14 +306,14 @@ def test_secret_is_checked(fast_bcrypt):
         assert list(odoo.records) == [1]
 
 
-def test_long_secret_is_truncated_like_bcrypt(fast_bcrypt):
+def test_long_secret_is_truncated_like_bcrypt():
     secret = 'x' * 100
     with LoopbackOdoo(secret=secret) as odoo:
-        assert OdooSummaryClient(odoo.url, secret=secret, read_timeout=2).push(SUMMARY).ok
+        assert OdooSummaryClient(odoo.url, secret=secret, read_timeout=2, secret_rounds=4).push(SUMMARY).ok
 
 
-def test_secret_is_not_logged(odoo, caplog, fast_bcrypt):
-    client = OdooSummaryClient(odoo.url, secret='s3cret', read_timeout=2)
+def test_secret_is_not_logged(odoo, caplog):
+    client = OdooSummaryClient(odoo.url, secret='s3cret', read_timeout=2, secret_rounds=4)
     odoo.set_behaviour('failed')
     with caplog.at_level('DEBUG'):
         client.push(SUMMARY)
@@ -378,6 +371,19 @@ def test_make_client_defaults():
     client = make_odoo_client(make_config(url='http://127.0.0.1:8069/api/sales-summary'))
     assert client.secret is None
     assert client.timeout == (5.0, 30.0)
+    assert client.secret_rounds == 12  # bcrypt's own default
+
+
+@pytest.mark.parametrize('rounds', ['4', '6'])
+def test_secret_rounds_set_the_hash_cost(rounds):
+    """``odoo.secret_rounds`` is the cost in the hash sent; Odoo's check reads it from the hash."""
+    client = make_odoo_client(make_config(url='http://x', secret='s3cret', secret_rounds=rounds))
+    with LoopbackOdoo(secret='s3cret') as odoo:
+        client.url = odoo.url
+        assert client.push(SUMMARY).ok
+        token = odoo.received[0]['encrypted_sale_num']
+    assert token.startswith(f'$2b${int(rounds):02d}$')
+    assert bcrypt.checkpw(b'20240301/7/2/11s3cret', token.encode())
 
 
 @pytest.mark.parametrize('settings, match', [
@@ -388,6 +394,9 @@ def test_make_client_defaults():
     ({'url': 'http://x', 'read_timeout': 'soon'}, 'odoo.read_timeout'),
     ({'url': 'http://x', 'connect_timeout': '0'}, 'odoo.connect_timeout'),
     ({'url': 'http://x', 'connect_timeout': 'nan'}, 'odoo.connect_timeout'),
+    ({'url': 'http://x', 'secret_rounds': '3'}, r'odoo.secret_rounds must be .* 4'),
+    ({'url': 'http://x', 'secret_rounds': '32'}, r'odoo.secret_rounds must be from 4 to 31'),
+    ({'url': 'http://x', 'secret_rounds': 'many'}, 'odoo.secret_rounds must be a int'),
 ])
 def test_make_client_rejects_bad_config(settings, match):
     with pytest.raises(ValueError, match=match):

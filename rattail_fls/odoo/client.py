@@ -75,7 +75,11 @@ def dumps(summary):
     return simplejson.dumps(summary, use_decimal=False, default=_encode_default).encode('utf-8')
 
 
-def encrypt_sale_num(sale_num, secret):
+#: bcrypt's cost range: 2**rounds iterations (bcrypt accepts 4 to 31).
+SECRET_ROUNDS = range(4, 32)
+
+
+def encrypt_sale_num(sale_num, secret, rounds=12):
     """bcrypt of ``sale_num + secret``, which lets Odoo check who sent a summary.
 
     bcrypt only reads 72 bytes: releases before 5.0 cut longer input silently,
@@ -83,15 +87,16 @@ def encrypt_sale_num(sale_num, secret):
     bcrypt the Odoo side runs; keep sale_num + secret within 72 bytes anyway.
     """
     data = f'{sale_num}{secret}'.encode('utf-8')[:BCRYPT_MAX_BYTES]
-    return bcrypt.hashpw(data, bcrypt.gensalt()).decode('ascii')
+    return bcrypt.hashpw(data, bcrypt.gensalt(rounds)).decode('ascii')
 
 
 class OdooSummaryClient:
     """Posts summaries to the endpoint, one request each, and never raises for HTTP/network trouble."""
 
-    def __init__(self, url, secret=None, connect_timeout=5.0, read_timeout=30.0, session=None):
+    def __init__(self, url, secret=None, connect_timeout=5.0, read_timeout=30.0, session=None, secret_rounds=12):
         self.url = url
         self.secret = secret
+        self.secret_rounds = secret_rounds
         self.timeout = (connect_timeout, read_timeout)
         self._own_session = session is None
         self.session = session or requests.Session()
@@ -111,7 +116,8 @@ class OdooSummaryClient:
         if self.secret:
             if not sale_num:
                 raise ValueError("summary has no sale_num to sign")
-            summary = dict(summary, encrypted_sale_num=encrypt_sale_num(sale_num, self.secret))
+            summary = dict(summary, encrypted_sale_num=encrypt_sale_num(sale_num, self.secret,
+                                                                                self.secret_rounds))
         body = dumps(summary)
         start = time.monotonic()
         try:
@@ -257,8 +263,12 @@ def make_odoo_client(config):
     if parts.scheme not in ('http', 'https') or not parts.netloc:
         raise ConfigError(f"[rattail_fls] odoo.url must start with http:// or https://, not {url!r}")
     connect_timeout, read_timeout = odoo_timeouts(config)
+    rounds = get_number(config, 'odoo.secret_rounds', int, SECRET_ROUNDS.start)
+    if rounds not in SECRET_ROUNDS:
+        raise ConfigError(f"[rattail_fls] odoo.secret_rounds must be from {SECRET_ROUNDS.start} to "
+                          f"{SECRET_ROUNDS.stop - 1} (bcrypt's cost), not {rounds}")
     return OdooSummaryClient(url, secret=get_setting(config, 'odoo.secret') or None,
-                             connect_timeout=connect_timeout, read_timeout=read_timeout)
+                             connect_timeout=connect_timeout, read_timeout=read_timeout, secret_rounds=rounds)
 
 
 def odoo_timeouts(config):
