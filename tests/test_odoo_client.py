@@ -1,6 +1,7 @@
 """The Odoo summary client against the loopback endpoint, one test per kind of answer."""
 
 import json
+import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ import requests
 from wuttjamaican.conf import WuttaConfig
 
 from fls_dev.loopback.odoo import LoopbackOdoo
+from fls_dev.server import free_port
 from rattail_fls.odoo.client import (APPLICATION, CONFIGURATION, TRANSIENT, OdooSummaryClient,
                                      PushResult, dumps, make_odoo_client)
 
@@ -286,6 +288,25 @@ def test_summary_is_the_top_level_object_and_json(odoo):
     OdooSummaryClient(odoo.url, session=session).push(SUMMARY)
     assert json.loads(session.bodies[0])['sale_num'] == SUMMARY['sale_num']
     assert 'params' not in odoo.received[0]
+
+
+# -- the environment: proxies read once per client ------------------------
+
+def test_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it(monkeypatch):
+    """The session reads HTTP(S)_PROXY / NO_PROXY when the client is made (not per request)."""
+    with LoopbackOdoo() as odoo:
+        monkeypatch.setenv('HTTP_PROXY', f'http://127.0.0.1:{free_port()}')  # nothing listens there
+        monkeypatch.delenv('NO_PROXY', raising=False)
+        monkeypatch.delenv('no_proxy', raising=False)
+        proxied = OdooSummaryClient(odoo.url, connect_timeout=2, read_timeout=2)
+        assert proxied.session.proxies == {'http': os.environ['HTTP_PROXY']}
+        result = proxied.push(SUMMARY)
+        assert_failure(result, TRANSIENT, None)
+        assert not odoo.received
+
+        monkeypatch.setenv('NO_PROXY', '127.0.0.1')
+        assert OdooSummaryClient(odoo.url, read_timeout=2).push(SUMMARY).ok
+        assert proxied.push(SUMMARY).failure == TRANSIENT  # read once: its own environment
 
 
 # -- encrypted_sale_num ------------------------------------------------------

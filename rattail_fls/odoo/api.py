@@ -21,7 +21,7 @@ import requests
 from rattail_fls.config import ConfigError, get_setting
 from rattail_fls.odoo.client import (APPLICATION, CONFIGURATION, EXCERPT_LENGTH, PushResult, dumps,
                                      error_message, failure_result, from_exception, json_envelope,
-                                     odoo_timeouts)
+                                     make_session, odoo_timeouts)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class OdooApiClient:
         self.db, self.login, self.key = db, login, key
         self.timeout = (connect_timeout, read_timeout)
         self._own_session = session is None
-        self.session = session or requests.Session()
+        self.session = session or make_session(url)
         self._ids = itertools.count(1)
         self.uid = None
 
