@@ -138,6 +138,10 @@ def test_shop_requests_day_close_over_http(config, app, shards, intake_url):
     bad = requests.post(intake_url + '/sales/enqueue_day_close/', headers=headers, timeout=10,
                         data={'retail_point_id': '404', 'close_date': '22/11/2026'})
     assert bad.status_code == 422 and bad.json()['errors'][0]['field'] == 'close_date'
+    with config.appdb_engine.connect() as conn:  # the refused request is kept under the id given
+        kept = conn.execute(sa.text("SELECT kind, status, errors FROM fls_inbox WHERE id = :id"),
+                            {'id': bad.json()['inbox_id']}).one()
+    assert (kept.kind, kept.status) == ('day_close', 'rejected') and 'close_date' in kept.errors
 
 
 def test_cli_day_close(databases, config, app, shards):

@@ -153,17 +153,19 @@ class Intake:
         """
         with self.engine.begin() as conn:
             request, errors = self.check_day_close(form)
-            if errors:
+            if errors:  # kept as rejected: committed before the 422 names its inbox id
                 keys = inbox.accept(conn, [{'body': jsontext.dumps(form), 'status': REJECTED,
                                             'errors': json.dumps(errors)}],
                                     'day_close', source, principal.user_uuid)
-                invalid = contract.Invalid(errors)
-                invalid.inbox_id = keys[0][1]
-                raise invalid
-            if request['retail_point_id'] not in principal.retail_points:
-                raise Forbidden(f"this token may not close days for retail point {request['retail_point_id']}")
-            keys = inbox.accept(conn, [self._day_close_item(form, request)], 'day_close', source,
-                                principal.user_uuid)
+            else:
+                if request['retail_point_id'] not in principal.retail_points:
+                    raise Forbidden(f"this token may not close days for retail point {request['retail_point_id']}")
+                keys = inbox.accept(conn, [self._day_close_item(form, request)], 'day_close', source,
+                                    principal.user_uuid)
+        if errors:
+            invalid = contract.Invalid(errors)
+            invalid.inbox_id = keys[0][1]
+            raise invalid
         return keys[0][1], self.notifier.enqueue('day_close', [keys[0][1]]), request
 
     @staticmethod
