@@ -109,3 +109,6 @@ def test_rendering_is_the_copy_of_the_normalised_sale(config):
     sales, lines, lots, _ = store.render_sales([(41, 42, sale)], defaultdict(lambda: [0, 0]))
     assert sales == f"{sale['sale_date'].isoformat()}\t41\t975\t42\t{text.split(chr(10))[1]}\n"
     assert lines.count('\n') == len(sale['lines']) and lots.count('\n') == len(sale['lots'])
+    # sales loaded without an inbox row (the benches' history, a restore) have a NULL inbox_id
+    unsourced, *_ = store.render_sales([(41, None, sale)], defaultdict(lambda: [0, 0]))
+    assert unsourced == f"{sale['sale_date'].isoformat()}\t41\t975\t\\N\t{text.split(chr(10))[1]}\n"

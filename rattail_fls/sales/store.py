@@ -277,7 +277,7 @@ def render_stored(to_write, changes):
     texts = ([], [], [], [])
     for sale_id, inbox_id, sale in to_write:
         key = f"{sale.sale_date.isoformat()}\t{sale_id}\t{sale.retail_point_id}\t"
-        prefixes = (f"{key}{inbox_id}\t", key, key, key)
+        prefixes = (f"{key}{_copy_value(inbox_id)}\t", key, key, key)  # no inbox row: \N
         for text, prefix, rows in zip(texts, prefixes, sale.tables):
             if rows:
                 text.append(prefix + f"\n{prefix}".join(rows) + '\n')
