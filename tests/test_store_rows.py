@@ -21,7 +21,7 @@ from rattail_fls.sales.store import TABLES
 from conftest import make_shop
 
 DAY = datetime.date.today() - datetime.timedelta(days=2)
-FORMATS = {'sale_rows': 971, 'json': 972, 'body': 973}  # -> the shop storing that kind of row
+FORMATS = {'sale_rows': 9601, 'json': 9602, 'body': 9603}  # -> the shop storing that kind of row (ids no other test uses)
 
 
 def order_for(rp):
@@ -75,13 +75,13 @@ def test_the_three_kinds_of_rows_store_the_same(config, app, shards):
     assert sale['customer_name'] == 'Tab\there, back\\slash, "quoted", ünïcødé'
     assert [dict(r)['name'] for r in by_kind['sale_rows']['sale_line'] if dict(r)['line_no'] == 0] == \
         ['line\\n not a newline']
-    assert len(by_kind['sale_rows']['sale_line']) == len(order_for(971)['sale_line_ids'])
+    assert len(by_kind['sale_rows']['sale_line']) == len(order_for(9601)['sale_line_ids'])
 
 
 def test_rendered_rows_that_do_not_add_up_are_rejected_alone(config, app, shards):
-    make_shop(app, shards, 974, 's01')
+    make_shop(app, shards, 9604, 's01')
     intake = config.get_app().get_fls_handler().get_intake()
-    orders = [make_order(random.Random(n), 974, DAY, n) for n in range(5)]
+    orders = [make_order(random.Random(n), 9604, DAY, n) for n in range(5)]
     items = [intake.inbox_item(o, *intake.check_sale(o)) for o in orders]
     rows = items[2]['sale_rows'].split('\n')
     items[2]['sale_rows'] = '\n'.join(rows[:-1])  # a row lost: the counts no longer add up
@@ -96,19 +96,19 @@ def test_rendered_rows_that_do_not_add_up_are_rejected_alone(config, app, shards
                                       {'i': ids[2]}).one()
     assert status == 'rejected' and 'expected 1 +' in json.loads(errors)[0]['reason']
     with shards.begin('s01') as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM sale WHERE retail_point_id = 974")).scalar() == 4
+        assert conn.execute(sa.text("SELECT count(*) FROM sale WHERE retail_point_id = 9604")).scalar() == 4
 
 
 def test_rendering_is_the_copy_of_the_normalised_sale(config):
     """Same sale, same bytes: the door's text is what a row stored as JSON renders to, and the
     workers' COPY gets it with the keys added."""
     intake = config.get_app().get_fls_handler().get_intake()
-    sale, _ = intake.check_sale(order_for(975))
+    sale, _ = intake.check_sale(order_for(9605))
     text = store.sale_rows(sale)
     assert text == store.sale_rows(jsontext.loads(jsontext.dumps(sale)))
     sales, lines, lots, _ = store.render_sales([(41, 42, sale)], defaultdict(lambda: [0, 0]))
-    assert sales == f"{sale['sale_date'].isoformat()}\t41\t975\t42\t{text.split(chr(10))[1]}\n"
+    assert sales == f"{sale['sale_date'].isoformat()}\t41\t9605\t42\t{text.split(chr(10))[1]}\n"
     assert lines.count('\n') == len(sale['lines']) and lots.count('\n') == len(sale['lots'])
     # sales loaded without an inbox row (the benches' history, a restore) have a NULL inbox_id
     unsourced, *_ = store.render_sales([(41, None, sale)], defaultdict(lambda: [0, 0]))
-    assert unsourced == f"{sale['sale_date'].isoformat()}\t41\t975\t\\N\t{text.split(chr(10))[1]}\n"
+    assert unsourced == f"{sale['sale_date'].isoformat()}\t41\t9605\t\\N\t{text.split(chr(10))[1]}\n"
