@@ -10,6 +10,7 @@ psycopg2 raises ``OperationalError`` for an index row that is too large
 (54000) as well as for a lost connection.
 """
 
+import psycopg2
 import sqlalchemy as sa
 
 #: SQLSTATE classes and codes that mean "try again later".
@@ -33,18 +34,26 @@ def sqlstate(error):
 
 
 def is_transient(error):
-    """True for a fault of the server or the connection, False for a fault of the data."""
+    """True for a fault of the server or the connection, False for a fault of the data.
+
+    Also for a psycopg2 error SQLAlchemy did not wrap: the pool's own calls on a connection
+    (resetting it as it is checked in) raise them past its wrapping.
+    """
     if isinstance(error, (OSError, sa.exc.DisconnectionError, sa.exc.TimeoutError)):
         return True
-    if not isinstance(error, sa.exc.DBAPIError):
+    if isinstance(error, psycopg2.Error):
+        broken = isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError))
+    elif isinstance(error, sa.exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        broken = isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError))
+    else:
         return False
-    if error.connection_invalidated:
-        return True
     code = sqlstate(error)
     if code is None:
-        # no answer from the server at all: the connection broke (psycopg2 OperationalError /
+        # no answer from the server at all: the connection broke (OperationalError /
         # InterfaceError without a SQLSTATE)
-        return isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError))
+        return broken
     return code in TRANSIENT_CODES or code[:2] in TRANSIENT_CLASSES
 
 

@@ -217,8 +217,9 @@ class Authenticator:
                          {'uuid': principal.token_uuid, 'every': LAST_USED_EVERY})
 
 
-def intake_engine(config):
-    """The main database's engine as configured, but with SQL parameters hidden from errors and logs.
+def intake_engine(config, **options):
+    """The main database's engine as configured, but with SQL parameters hidden from errors and logs
+    (``options``: more ``create_engine`` arguments).
 
     A failing statement's message otherwise carries its parameters (a token
     hash, a shop's payload) into every log line about it.  The pool keeps
@@ -229,4 +230,4 @@ def intake_engine(config):
     make_engine = config.get_engine_maker()
     settings = config.get_dict(f'{config.appname}.db')
     extra = {} if 'default.pool_size' in settings else {'pool_size': INTAKE_POOL_SIZE}
-    return make_engine(settings, prefix='default.', hide_parameters=True, **extra)
+    return make_engine(settings, prefix='default.', hide_parameters=True, **extra, **options)

@@ -66,8 +66,11 @@ class Intake:
         self.engine = intake_engine(config)
         # Sales are kept by ONE statement (a multi-row INSERT, atomic by itself), so it runs in
         # autocommit: one round trip instead of BEGIN, INSERT, COMMIT, and it is still
-        # committed (synchronous_commit as configured) before the shop is answered.
-        self.autocommit = self.engine.execution_options(isolation_level='AUTOCOMMIT')
+        # committed (synchronous_commit as configured) before the shop is answered.  An engine
+        # of its own: one whose connections switch to autocommit and back resets them as they
+        # return to the pool, and that reset raised past the fault handling (a 500, not a 503)
+        # when PostgreSQL went away just after the INSERT.
+        self.autocommit = intake_engine(config, isolation_level='AUTOCOMMIT')
         self.auth = Authenticator(config, self.engine)
         self.router = config.get_app().get_fls_handler().shards
         self.max_body_bytes = fls_config.get_number(config, 'intake.max_body_bytes', int, 1024)
