@@ -94,7 +94,8 @@ def main():
 
 def measure(storage, server, args):
     """The close and the one aggregate on shards of ``storage`` on ``server``; returns the figures."""
-    names = (f'fls_bench_dayclose_{storage}', f'fls_bench_dayclose_{storage}_shards2')
+    base = f'fls_bench_dayclose_{storage}_{os.getpid()}'  # benches run side by side never drop each other's
+    names = (base, f'{base}_shards2')
     urls = [devdb.create_database(server, n) for n in names]
     config_path = devdb.write_app_config(Path(tempfile.mkdtemp()) / 'rattail.conf', *urls, f'{REDIS_URL}/14',
                                          {('rattail_fls', 'storage'): storage})

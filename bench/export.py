@@ -117,7 +117,8 @@ def main():
     parser.add_argument('--keep', action='store_true', help="keep the bench databases")
     args = parser.parse_args()
 
-    names = ('fls_bench_export', 'fls_bench_export_shards2')
+    base = f'fls_bench_export_{os.getpid()}'  # benches run side by side never drop each other's
+    names = (base, f'{base}_shards2')
     urls = [devdb.create_database(PG_URL, n) for n in names]
     injected, answers = injected_answers(args)
     receiver = Receiver(args.delay, answers)
@@ -133,7 +134,9 @@ def main():
     finally:
         if receiver.process.is_alive():
             receiver.process.terminate()
-        if not args.keep:
+        if args.keep:
+            print(f"kept the databases {', '.join(names)}", file=sys.stderr)
+        else:
             for name in names:
                 devdb.drop_database(PG_URL, name)
 
