@@ -384,3 +384,20 @@ def test_app_under_pserve_maps_the_shard_models(databases, tmp_path):
     result = subprocess.run([sys.executable, '-c', script, str(ini)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'FROM fls_shard.sale' in result.stdout
+
+
+def test_users_are_looked_up_in_the_request_threads_session(wsgi_app):
+    """Each server thread's requests use its own database session (Tailbone's policy shared the
+    building thread's one with every thread: a 500 under concurrent requests)."""
+    import threading
+    from pyramid.interfaces import ISecurityPolicy
+    from tailbone.db import Session
+
+    policy = wsgi_app.registry.queryUtility(ISecurityPolicy)
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append((policy.db_session, Session())))
+    thread.start()
+    thread.join()
+    (in_thread, threads_own), = seen
+    assert in_thread is threads_own
+    assert in_thread is not policy.db_session  # this thread's, not the other's

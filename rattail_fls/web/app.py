@@ -8,6 +8,8 @@ the app from the same Tailbone and Theo pieces Theo's factory uses.
 """
 
 from tailbone import app as tailbone_app
+from tailbone.auth import TailboneSecurityPolicy
+from tailbone.db import Session
 from theo.config import integrate_corepos
 
 # The shard models (their own declarative base) are mapped before Tailbone configures
@@ -17,6 +19,23 @@ from rattail_fls.db.model import sales as _shard_models  # noqa: F401
 from rattail_fls.web import errors, menus
 
 THEO_INCLUDES = ('theo.web.static', 'theo.web.subscribers', 'theo.web.views')
+
+
+class ThreadSessionSecurityPolicy(TailboneSecurityPolicy):
+    """Tailbone's policy, looking users up in the request thread's session.
+
+    Tailbone's keeps the session of the thread that built the app, so every server thread used
+    that one session at once: under concurrent requests (a page and its CSS) one thread's lookup
+    met a session another had closed, a 500 ("this identity map is no longer valid").
+    """
+
+    @property
+    def db_session(self):
+        return Session()
+
+    @db_session.setter
+    def db_session(self, value):
+        """Ignored: the session is always the current thread's."""
 
 
 def template_directories(rattail_config):
@@ -38,6 +57,8 @@ def main(global_config, **settings):
                         'rattail_fls.web:templates/deform tailbone:templates/deform')
     tailbone_app.provide_postgresql_settings(settings)
     pyramid_config = tailbone_app.make_pyramid_config(settings)
+    pyramid_config.commit()  # Tailbone's own policy is set; ours replaces it
+    pyramid_config.set_security_policy(ThreadSessionSecurityPolicy())
     for spec in THEO_INCLUDES + ('rattail_fls.web.views',):
         pyramid_config.include(spec)
     errors.add_error_view(pyramid_config)
