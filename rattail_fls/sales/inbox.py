@@ -14,6 +14,22 @@ from rattail_fls.db.model.inbox import FlsInbox, PENDING, FINAL, REPLAYABLE
 INBOX = FlsInbox.__table__
 
 
+_ACCEPT_COLUMNS = {'retail_point_id': 'integer', 'sale_num': 'varchar', 'sale_date': 'date', 'body': 'text',
+                   'sale_rows': 'text', 'status': 'varchar', 'errors': 'text'}
+# Built once: parsing a statement's text for its parameters cost a single-sale request ~80 µs.
+_ACCEPT = sa.text(f"""
+    WITH input AS MATERIALIZED (
+        SELECT nextval(pg_get_serial_sequence('fls_inbox', 'id')) AS id, u.*
+        FROM unnest({', '.join(f'CAST(:{name} AS {sqltype}[])' for name, sqltype in _ACCEPT_COLUMNS.items())})
+             WITH ORDINALITY AS u({', '.join(_ACCEPT_COLUMNS)}, ord)),
+    inserted AS (
+        INSERT INTO fls_inbox (id, kind, source, user_uuid, attempts, {', '.join(_ACCEPT_COLUMNS)})
+        SELECT id, :kind, :source, :user_uuid, 0, {', '.join(_ACCEPT_COLUMNS)} FROM input
+        RETURNING received_on, id)
+    SELECT inserted.received_on, inserted.id FROM input JOIN inserted USING (id)
+    ORDER BY input.ord""")
+
+
 def accept(conn, items, kind, source, user_uuid=None):
     """Insert payloads; returns their ``(received_on, id)`` in the order of ``items``.
 
@@ -24,24 +40,10 @@ def accept(conn, items, kind, source, user_uuid=None):
     """
     if not items:
         return []
-    columns = {'retail_point_id': 'integer', 'sale_num': 'varchar', 'sale_date': 'date', 'body': 'text',
-               'sale_rows': 'text', 'status': 'varchar', 'errors': 'text'}
-    params = {name: [i.get(name) for i in items] for name in columns}
+    params = {name: [i.get(name) for i in items] for name in _ACCEPT_COLUMNS}
     params['status'] = [i.get('status', PENDING) for i in items]
     params.update(kind=kind, source=source, user_uuid=user_uuid)
-    arrays = ', '.join(f'CAST(:{name} AS {sqltype}[])' for name, sqltype in columns.items())
-    names = ', '.join(columns)
-    result = conn.execute(sa.text(f"""
-        WITH input AS MATERIALIZED (
-            SELECT nextval(pg_get_serial_sequence('fls_inbox', 'id')) AS id, u.*
-            FROM unnest({arrays}) WITH ORDINALITY AS u({names}, ord)),
-        inserted AS (
-            INSERT INTO fls_inbox (id, kind, source, user_uuid, attempts, {names})
-            SELECT id, :kind, :source, :user_uuid, 0, {names} FROM input
-            RETURNING received_on, id)
-        SELECT inserted.received_on, inserted.id FROM input JOIN inserted USING (id)
-        ORDER BY input.ord"""), params)
-    return [tuple(r) for r in result]
+    return [tuple(r) for r in conn.execute(_ACCEPT, params)]
 
 
 def claim(conn, kind, limit, ids=(), only=False, skip_retail_points=()):
