@@ -41,6 +41,9 @@ setup(
         # hiredis: redis-py's parser in C (a third of the intake's Redis call in Python)
         'redis[hiredis]>=5',
         'requests>=2.31',
+        # the Odoo clients post through urllib3's pool directly (rattail_fls/odoo/client.py)
+        'urllib3>=2',
+        'certifi',
         'bcrypt>=4',
         'simplejson>=3.19',
         # the sale contract is declared on it (rattail_fls/sales/contract.py)

@@ -11,8 +11,10 @@ log, backoff) with bounded concurrency, then pushed again until nothing is due.
 The receiver runs in a child process, as a remote Odoo would, so that it does
 not compete with the pusher for the GIL.
 
-Prints summaries/s against the ceiling (workers / answer time, and workers /
-request time as the client measured it), and what the receiver holds:
+Prints summaries/s against the ceiling (workers / answer time; workers / request time as the
+pusher measured it; and workers / answer time as a bare ``http.client`` client sees it at the
+same concurrency, on a receiver of its own, which is the latency this loopback really has, its
+own parsing included), and what the receiver holds:
 duplicates (must be 0) and summaries without a record (0); last, the ratio to the ceiling.
 Options: --summaries N, --workers N, --delay SECONDS, --failures FRACTION, --keep.
 """
@@ -99,6 +101,37 @@ class Receiver:
         return result
 
 
+def bare_answer_time(args, body, requests_each=50):
+    """The receiver's answer time as a bare client sees it (``http.client``, ``--workers`` at
+    once, on a receiver of its own with the same delay): the latency "Odoo" really has here,
+    its own parsing and the loopback's included, against which the pusher's own work shows."""
+    import http.client
+    import threading
+    import urllib.parse
+    receiver = Receiver(args.delay, [])
+    target = urllib.parse.urlsplit(receiver.url)
+    times = []
+
+    def client():
+        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+        for n in range(requests_each + 5):
+            t0 = time.perf_counter()
+            conn.request('POST', target.path, body=body, headers={'Content-Type': 'application/json'})
+            conn.getresponse().read()
+            if n >= 5:  # after a warm-up
+                times.append(time.perf_counter() - t0)
+        conn.close()
+    try:
+        threads = [threading.Thread(target=client) for _ in range(args.workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        receiver.stop()
+    return sum(times) / len(times)
+
+
 def injected_answers(args):
     rng = random.Random(7)
     failed = round(args.summaries * args.failures)
@@ -147,8 +180,12 @@ def run(args, config_path, receiver, injected):
     from rattail_fls.db.model.summaries import FlsSummary
     from rattail_fls.summaries.push import SummaryPusher
 
+    rows = summary_rows(args.summaries)
     with config.appdb_engine.begin() as conn:
-        conn.execute(FlsSummary.__table__.insert(), summary_rows(args.summaries))
+        conn.execute(FlsSummary.__table__.insert(), rows)
+    from rattail_fls.odoo.client import dumps
+    from rattail_fls.jsontext import loads
+    bare = bare_answer_time(args, dumps(loads(rows[0]['payload'])))
 
     failed = len(injected)
     print(f"Odoo export bench: {args.summaries} summaries, {args.workers} workers, answers in "
@@ -202,6 +239,10 @@ def run(args, config_path, receiver, injected):
     print(f"receiver: {len(received['sale_nums'])} records for {len(per_sale_num)} sale_nums: "
           f"duplicates {duplicates} (must be 0), summaries without a record {missing}; a client "
           f"retrying every failure would have made {counts['success_lost']} duplicates")
+    print(f"a bare client (http.client, {args.workers} at once) saw answers in {bare * 1000:.1f} ms: "
+          f"{args.workers} at a time allow {args.workers / bare:.0f}/s")
+    print(f"ratio first pass / bare-client ceiling (in flight / answer time as a bare client sees it): "
+          f"{first / first_elapsed / (args.workers / bare):.2f}")
     print(f"ratio first pass / concurrency ceiling (in flight / answer time): {first / first_elapsed / ceiling:.2f}")
     return 1 if duplicates or missing else 0
 

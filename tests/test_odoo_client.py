@@ -10,6 +10,7 @@ from decimal import Decimal
 import bcrypt
 import pytest
 import requests
+import urllib3
 from wuttjamaican.conf import WuttaConfig
 
 from fls_dev.loopback.odoo import LoopbackOdoo
@@ -31,16 +32,16 @@ SUMMARY = {
 }
 
 
-class RecordingSession(requests.Session):
+class RecordingPool(urllib3.PoolManager):
     """Keeps the bytes actually sent, to check the wire format."""
 
     def __init__(self):
-        super().__init__()
+        super().__init__(retries=False)
         self.bodies = []
 
-    def send(self, request, **kwargs):
-        self.bodies.append(request.body)
-        return super().send(request, **kwargs)
+    def urlopen(self, method, url, redirect=True, **kwargs):
+        self.bodies.append(kwargs.get('body'))
+        return super().urlopen(method, url, redirect=redirect, **kwargs)
 
 
 @pytest.fixture
@@ -137,13 +138,11 @@ def test_missing_result(odoo, client):
 def test_odd_200_answers_are_application_failures(body, message):
     """Bodies the loopback never sends but a broken Odoo or proxy could."""
 
-    class Canned(requests.Session):
-        def send(self, request, **kwargs):
-            response = requests.Response()
-            response.status_code, response._content, response.url = 200, body.encode(), request.url
-            return response
+    class Canned(urllib3.PoolManager):
+        def urlopen(self, method, url, redirect=True, **kwargs):
+            return urllib3.HTTPResponse(body=body.encode(), status=200, preload_content=True)
 
-    result = OdooSummaryClient('http://odoo.invalid/api/sales-summary', session=Canned()).push(SUMMARY)
+    result = OdooSummaryClient('http://odoo.invalid/api/sales-summary', pool=Canned()).push(SUMMARY)
     assert_failure(result, APPLICATION, 200)
     assert message in result.message
 
@@ -260,13 +259,13 @@ def test_concurrent_pushes_get_distinct_ids(odoo, client):
 # -- the wire format ----------------------------------------------------------
 
 def test_decimals_are_exact_on_the_wire(odoo):
-    session = RecordingSession()
+    pool = RecordingPool()
     summary = dict(SUMMARY, amount_total=Decimal('12.345'), total_cess=Decimal('1E+2'),
                    total_including_miscellaneous=Decimal('12345678901234567.891'),
                    miscelleneous_sale_price=Decimal('0.10'), tiny=Decimal('1E-7'))
-    result = OdooSummaryClient(odoo.url, read_timeout=2, session=session).push(summary)
+    result = OdooSummaryClient(odoo.url, read_timeout=2, pool=pool).push(summary)
     assert result.ok
-    wire = session.bodies[0].decode()
+    wire = pool.bodies[0].decode()
     assert '"amount_total": 12.345' in wire
     assert '"total_cess": 100' in wire
     assert '"total_including_miscellaneous": 12345678901234567.891' in wire
@@ -284,22 +283,22 @@ def test_non_finite_decimal_is_refused():
 
 
 def test_summary_is_the_top_level_object_and_json(odoo):
-    session = RecordingSession()
-    OdooSummaryClient(odoo.url, session=session).push(SUMMARY)
-    assert json.loads(session.bodies[0])['sale_num'] == SUMMARY['sale_num']
+    pool = RecordingPool()
+    OdooSummaryClient(odoo.url, pool=pool).push(SUMMARY)
+    assert json.loads(pool.bodies[0])['sale_num'] == SUMMARY['sale_num']
     assert 'params' not in odoo.received[0]
 
 
 # -- the environment: proxies read once per client ------------------------
 
 def test_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it(monkeypatch):
-    """The session reads HTTP(S)_PROXY / NO_PROXY when the client is made (not per request)."""
+    """The pool reads HTTP(S)_PROXY / NO_PROXY when the client is made (not per request)."""
     with LoopbackOdoo() as odoo:
         monkeypatch.setenv('HTTP_PROXY', f'http://127.0.0.1:{free_port()}')  # nothing listens there
         monkeypatch.delenv('NO_PROXY', raising=False)
         monkeypatch.delenv('no_proxy', raising=False)
         proxied = OdooSummaryClient(odoo.url, connect_timeout=2, read_timeout=2)
-        assert proxied.session.proxies == {'http': os.environ['HTTP_PROXY']}
+        assert proxied.pool.proxy.url == os.environ['HTTP_PROXY']
         result = proxied.push(SUMMARY)
         assert_failure(result, TRANSIENT, None)
         assert not odoo.received

@@ -16,12 +16,12 @@ import logging
 import time
 from urllib.parse import urlsplit
 
-import requests
+from urllib3.exceptions import HTTPError
 
 from rattail_fls.config import ConfigError, get_setting
 from rattail_fls.odoo.client import (APPLICATION, CONFIGURATION, EXCERPT_LENGTH, PushResult, dumps,
                                      error_message, failure_result, from_exception, json_envelope,
-                                     make_session, odoo_timeouts)
+                                     make_pool, odoo_timeouts, post_json)
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,12 @@ SETTINGS = ('odoo.api.url', 'odoo.api.db', 'odoo.api.login', 'odoo.api.key')
 class OdooApiClient:
     """``common.authenticate`` once, then ``object.execute_kw`` calls; never raises for HTTP trouble."""
 
-    def __init__(self, url, db, login, key, connect_timeout=5.0, read_timeout=30.0, session=None):
+    def __init__(self, url, db, login, key, connect_timeout=5.0, read_timeout=30.0, pool=None):
         self.url = url.rstrip('/') + '/jsonrpc'
         self.db, self.login, self.key = db, login, key
         self.timeout = (connect_timeout, read_timeout)
-        self._own_session = session is None
-        self.session = session or make_session(url)
+        self._own_pool = pool is None
+        self.pool = pool or make_pool(url)
         self._ids = itertools.count(1)
         self.uid = None
 
@@ -50,8 +50,8 @@ class OdooApiClient:
         return f'OdooApiClient({self.url!r}, db={self.db!r}, login={self.login!r}, key=***)'
 
     def close(self):
-        if self._own_session:
-            self.session.close()
+        if self._own_pool:
+            self.pool.clear()
 
     def call(self, service, method, *args):
         """One JSON-RPC call: ``(result, None)`` or ``(None, failed PushResult)``."""
@@ -59,11 +59,8 @@ class OdooApiClient:
                 'params': {'service': service, 'method': method, 'args': list(args)}}
         start = time.monotonic()
         try:
-            response = self.session.post(self.url, data=dumps(body), timeout=self.timeout,
-                                         allow_redirects=False,
-                                         headers={'Content-Type': 'application/json',
-                                                  'Accept': 'application/json'})
-        except requests.RequestException as error:
+            response = post_json(self.pool, self.url, dumps(body), self.timeout)
+        except HTTPError as error:
             return None, from_exception(error, time.monotonic() - start)
         elapsed = time.monotonic() - start
         data, failure = json_envelope(response, elapsed)

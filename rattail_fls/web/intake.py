@@ -86,7 +86,7 @@ def guarded(view, authenticate=True):
         intake = request.registry.settings['fls_intake']
         try:
             if authenticate:
-                request.fls_principal = intake.auth.authenticate(request.authorization_header)
+                request.fls_principal = intake.auth.authenticate(request.headers.get('Authorization'))
             return view(request, intake)
         except auth.Unauthorized as error:
             response = answer(401, status='error', error=str(error))
@@ -223,8 +223,6 @@ def make_wsgi_app(config):
     from rattail_fls.sales import intake as core
     settings = {'fls_intake': config.get_app().get_fls_handler().get_intake()}
     pyramid = Configurator(settings=settings)
-    pyramid.add_request_method(lambda r: r.headers.get('Authorization'), 'authorization_header',
-                               reify=True)
     for name, path, view, method in [
             ('compat_sales', '/sales/enqueue_sales/', enqueue_sales, 'POST'),
             ('native_sales', '/api/fls/sales', submit_batch, 'POST'),
