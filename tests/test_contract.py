@@ -174,6 +174,10 @@ def test_lists_are_bounded_by_their_numbering_column():
     (b'\xff\xfe', 'UTF-8'), (b'\xc3', 'UTF-8'), (b'', 'not valid JSON'), (b'{', 'not valid JSON'),
     (b'42', 'object or a list'), (b'null', 'object or a list'), (b'"42"', 'object or a list'),
     (b'"{\\"a\\": NaN}"', 'NaN'), (b'"[1,"', 'not valid JSON'),
+    # a double-encoded body: its outer string nests nothing, the JSON inside is measured
+    (json.dumps('[' * 17 + ']' * 17).encode(), 'the JSON string in the body is nested deeper'),
+    (b'  ' + json.dumps('[{"a":' * 9 + '1' + '}]' * 9).encode(), 'the JSON string in the body is nested deeper'),
+    (b'"x" ' + b'[' * 100000, 'not valid JSON'),
 ])
 def test_decoder_refuses(body, reason):
     with pytest.raises(contract.Invalid) as caught:
