@@ -193,6 +193,55 @@ def test_decoder_keeps_what_json_allows():
     assert contract.decode_body(b'{"p": 1.10}') == {'p': D('1.10')}
 
 
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+                     | st.decimals(allow_nan=False, allow_infinity=False, places=2),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                 max_size=3),
+                     max_leaves=8)
+_SPACE = st.text(alphabet=' \t\n\r', max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_JSON, _SPACE, _SPACE), max_size=5), _SPACE, st.booleans())
+def test_decoder_keeps_each_orders_text_as_sent(elements, outer, double_encoded):
+    """The texts are the orders as they stood in the body (its elements, or the body itself),
+    whatever the spacing, and decode to the orders; a JSON string holding a body gives the
+    texts inside it."""
+    parts = [f"{before}{json.dumps(value, default=str)}{after}" for value, before, after in elements]
+    body = f"{outer}[{','.join(parts)}]{outer}"
+    if double_encoded:
+        body = json.dumps(body)
+    texts = []
+    value = contract.decode_body(body.encode(), texts)
+    assert value == [json.loads(json.dumps(v, default=str), parse_float=D) for v, _, _ in elements]
+    assert texts == [json.dumps(v, default=str) for v, _, _ in elements]
+    assert [contract.decode_body(t) if t[:1] in '[{' else jsontext.loads(t) for t in texts] == value
+
+
+@pytest.mark.parametrize('body,expected', [
+    (b' {"a": 1} ', ['{"a": 1}']), (b'[]', []), (b' [ ] ', []), (b'[{"a": [1, 2]}, {"b": {}}]', ['{"a": [1, 2]}', '{"b": {}}']),
+    (b'"{\\"a\\": 1}"', ['{"a": 1}']), (b'"[{\\"a\\": 1} , 2]"', ['{"a": 1}', '2']),
+])
+def test_decoder_texts(body, expected):
+    texts = []
+    contract.decode_body(body, texts)
+    assert texts == expected
+
+
+@pytest.mark.parametrize('body,reason', [
+    (b'[1,]', 'Expecting value'), (b'[1 2]', "Expecting ','"), (b'[1] x', 'Extra data'), (b'[', 'Expecting value'),
+    (b'[{"a": 1, "a": 2}]', 'duplicated key'), (b'[NaN]', 'NaN'), (b'["\\ud800"]', 'surrogate'),
+])
+def test_decoder_keeping_texts_refuses_the_same(body, reason):
+    """Keeping the texts decodes element by element: what it refuses, and why, is unchanged."""
+    with pytest.raises(contract.Invalid) as plain:
+        contract.decode_body(body)
+    with pytest.raises(contract.Invalid) as keeping:
+        contract.decode_body(body, [])
+    assert keeping.value.errors == plain.value.errors
+    assert reason in keeping.value.errors[0]['reason']
+
+
 def test_day_close_form():
     today = lambda rp: TODAY  # noqa: E731
     assert contract.validate_day_close({'retail_point_id': '7', 'url': 'http://x'}, today) == \

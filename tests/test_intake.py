@@ -179,6 +179,25 @@ def test_compat_endpoint_plain_object_and_second_shard(config, shards, shops, in
     assert len(rows) == 1
 
 
+def test_inbox_keeps_each_order_as_sent(config, shards, shops, intake_url):
+    """The inbox body of each order is its text as the shop sent it (spacing, key order, 10.50
+    and all), not our re-encoding; a double-encoded order's is the text inside the string."""
+    first, second, third = order(301, 70), order(301, 71), order(301, 72)
+    second['sale_line_ids'][0]['price_unit'] = 'twelve'  # rejected, kept as sent too
+    texts = [simplejson.dumps(first, use_decimal=True, indent=2),
+             simplejson.dumps(dict(reversed(list(second.items()))), use_decimal=True)]
+    answer = post(intake_url, shops['a'], f"[ {texts[0]} ,\n{texts[1]}\n]", path='/api/fls/sales').json()
+    assert [r['status'] for r in answer['results']] == ['accepted', 'rejected']
+    assert [inbox_row(config, r['inbox_id']).body for r in answer['results']] == texts
+    inner = simplejson.dumps(third, use_decimal=True, separators=(', ', ' : '))
+    single = post(intake_url, shops['a'], json.dumps(inner)).json()
+    assert inbox_row(config, single['inbox_id']).body == inner
+    run_workers(config)
+    assert inbox_row(config, answer['results'][0]['inbox_id']).status == 'done'
+    assert len(stored(shards, 's01', 301, first['sale_num'])[0]) == 1
+    assert len(stored(shards, 's01', 301, third['sale_num'])[0]) == 1
+
+
 def test_native_batch_answers_per_sale(config, shards, shops, intake_url):
     good, bad = order(301, 10), order(301, 11)
     bad['sale_line_ids'][0]['price_unit'] = 'twelve'

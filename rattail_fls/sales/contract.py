@@ -34,7 +34,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
                       WithJsonSchema)
 from pydantic.json_schema import models_json_schema
 
-from rattail_fls import config as fls_config
+from rattail_fls import config as fls_config, jsontext
 from rattail_fls.db.model import sales as tables
 
 D = decimal.Decimal
@@ -115,11 +115,50 @@ def _has_surrogate(value):
     return False
 
 
-def _parse(text, what):
+_WHITESPACE = ' \t\n\r'  # JSON's
+_SPACE = re.compile(r'[ \t\n\r]*')
+
+
+def _array(text, texts):
+    """The JSON array ``text``, decoding one element at a time so as to append each one's text
+    to ``texts``: what the shop sent for it, stored as it came.  Anything unexpected is left to
+    the whole decode, which raises json's own message (or, if it passes, re-encodes)."""
+    scan, space, values, start = _decoder.scan_once, _SPACE.match, [], len(texts)
+    try:
+        i = space(text, space(text, 0).end() + 1).end()
+        if text[i:i + 1] == ']':
+            i += 1
+        else:
+            while True:
+                value, end = scan(text, i)
+                values.append(value)
+                texts.append(text[i:end])
+                i = space(text, end).end()
+                if text[i:i + 1] != ',':
+                    break
+                i = space(text, i + 1).end()
+            if text[i:i + 1] != ']':
+                raise ValueError
+            i += 1
+        if space(text, i).end() != len(text):
+            raise ValueError
+    except (ValueError, StopIteration):
+        del texts[start:]
+        values = _decoder.decode(text)
+        texts.extend(jsontext.dumps(value) for value in values)
+    return values
+
+
+def _parse(text, what, texts=None):
     if _too_deep(text):
         raise Invalid([error('body', f'{what} is nested deeper than {MAX_DEPTH} levels')])
     try:
-        value = _decoder.decode(text)
+        if texts is not None and text.lstrip(_WHITESPACE)[:1] == '[':
+            value = _array(text, texts)
+        else:
+            value = _decoder.decode(text)
+            if texts is not None:
+                texts.append(text.strip(_WHITESPACE))
     except ValueError as exc:
         raise Invalid([error('body', f'{what} is not valid JSON ({exc})')]) from None
     if _SURROGATE_ESCAPE.search(text) and _has_surrogate(value):
@@ -128,20 +167,24 @@ def _parse(text, what):
     return value
 
 
-def decode_body(raw):
+def decode_body(raw, texts=None):
     """Request body -> JSON value, strictly; a JSON string holding JSON (old clients) is decoded again.
 
     Duplicated keys are refused rather than resolved (no "last one wins"):
-    the shop would otherwise not know which value we kept.
+    the shop would otherwise not know which value we kept.  Given a list as ``texts``, the JSON
+    text of each sale order as sent (the body's, or each element's of a list) is appended to it,
+    so that the inbox keeps what the shop sent without encoding it again.
     """
     if isinstance(raw, bytes):
         try:
             raw = raw.decode('utf-8')
         except UnicodeDecodeError as exc:
             raise Invalid([error('body', f'is not UTF-8 text (byte {exc.start})')]) from None
-    value = _parse(raw, 'the body')
+    value = _parse(raw, 'the body', texts)
     if isinstance(value, str):
-        value = _parse(value, 'the JSON string in the body')
+        if texts is not None:
+            texts.clear()
+        value = _parse(value, 'the JSON string in the body', texts)
     if not isinstance(value, (dict, list)):
         raise Invalid([error('body', 'must be a sale order object or a list of them')])
     return value

@@ -86,10 +86,12 @@ class Intake:
         except contract.Invalid as invalid:
             return None, invalid.errors
 
-    def inbox_item(self, order, sale, errors):
-        """The inbox row for one order: normalised when valid, the reasons when not."""
+    def inbox_item(self, order, sale, errors, text=None):
+        """The inbox row for one order: normalised when valid, the reasons when not; its body is
+        ``text``, the order as the shop sent it, if given."""
         rp, num, day = identity(order, sale)
-        item = {'retail_point_id': rp, 'sale_num': num, 'sale_date': day, 'body': jsontext.dumps(order)}
+        item = {'retail_point_id': rp, 'sale_num': num, 'sale_date': day,
+                'body': text if text is not None else jsontext.dumps(order)}
         if errors:
             item.update(status=REJECTED, errors=json.dumps(errors))
         else:
@@ -106,8 +108,11 @@ class Intake:
     # -- entry points --------------------------------------------------------------------
 
     def submit_sales(self, principal, orders, source='http', check_stored=True, user_uuid=None,
-                     wake_workers=True):
+                     wake_workers=True, texts=None):
         """Validate and store ``orders`` (decoded JSON values) sent by ``principal``; wake the workers.
+
+        ``texts``: each order's JSON text as sent (:func:`contract.decode_body`), kept as its
+        body; without them, the bodies are the orders encoded again.
 
         Raises :class:`Forbidden` before storing anything.
         With ``check_stored``, sales already stored with the same content are
@@ -135,7 +140,7 @@ class Intake:
                 if sale and stored.get((rp, num)) == sale['content_hash']:
                     result['status'] = DUPLICATE
                 else:
-                    items.append((result, self.inbox_item(order, sale, errors)))
+                    items.append((result, self.inbox_item(order, sale, errors, texts and texts[index])))
                     if errors:
                         result.update(status=REJECTED_, errors=errors)
                     else:

@@ -111,27 +111,30 @@ def guarded(view, authenticate=True):
 
 
 def decode(request, intake):
-    """Body -> list of orders, or an answer (the undecodable body is kept as rejected)."""
+    """Body -> ``(orders, their texts as sent)``, or an answer (the undecodable body is kept as
+    rejected)."""
     refused = media_type_refusal(request, JSON_TYPES)
     if refused:
         return None, refused
     raw, refused = read_body(request, intake)
     if refused:
         return None, refused
+    texts = []
     try:
-        value = contract.decode_body(raw)
+        value = contract.decode_body(raw, texts)
     except contract.Invalid as invalid:
         inbox_id = intake.keep_undecodable(request.fls_principal, raw, invalid.errors)
         return None, answer(400, status='rejected', errors=invalid.errors, inbox_id=inbox_id)
-    return (value if isinstance(value, list) else [value]), None
+    return ((value if isinstance(value, list) else [value]), texts), None
 
 
 @guarded
 def enqueue_sales(request, intake):
-    orders, refused = decode(request, intake)
+    decoded, refused = decode(request, intake)
     if refused:
         return refused
-    submission = intake.submit_sales(request.fls_principal, orders, check_stored=len(orders) > 1)
+    orders, texts = decoded
+    submission = intake.submit_sales(request.fls_principal, orders, check_stored=len(orders) > 1, texts=texts)
     if len(submission.results) != 1:
         return batch_answer(submission)
     result = submission.results[0]
@@ -144,12 +147,13 @@ def enqueue_sales(request, intake):
 
 @guarded
 def submit_batch(request, intake):
-    orders, refused = decode(request, intake)
+    decoded, refused = decode(request, intake)
     if refused:
         return refused
+    orders, texts = decoded
     if not orders:
         return answer(400, status='rejected', errors=[contract.error('body', 'the list is empty')])
-    return batch_answer(intake.submit_sales(request.fls_principal, orders))
+    return batch_answer(intake.submit_sales(request.fls_principal, orders, texts=texts))
 
 
 def batch_answer(submission):
