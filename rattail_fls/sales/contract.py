@@ -82,6 +82,8 @@ _SURROGATE_ESCAPE = re.compile(r'\\u[dD][89a-fA-F][0-9a-fA-F]{2}')
 _DEPTH = {'[': 1, '{': 1, ']': -1, '}': -1}
 _NOT_BRACKETS = re.compile(r'[^\[\]{}]+')
 _PAIR = re.compile(r'\[\]|\{\}')  # one level a pass: pairs a removal forms wait for the next
+_WHITESPACE = ' \t\n\r'  # JSON's
+_SPACE = re.compile(r'[ \t\n\r]*')
 
 
 def _too_deep(text):
@@ -91,7 +93,7 @@ def _too_deep(text):
     if some are left (deep, or brackets inside strings) are the strings taken out and the
     depth counted exactly.
     """
-    if text.lstrip()[:1] == '"':  # a string (an old client's double-encoded body) nests nothing
+    if text.lstrip(_WHITESPACE)[:1] == '"':  # a string (a double-encoded body) nests nothing
         return False
     brackets = _NOT_BRACKETS.sub('', text)
     for _ in range(MAX_DEPTH):
@@ -113,10 +115,6 @@ def _has_surrogate(value):
     if isinstance(value, list):
         return any(_has_surrogate(v) for v in value)
     return False
-
-
-_WHITESPACE = ' \t\n\r'  # JSON's
-_SPACE = re.compile(r'[ \t\n\r]*')
 
 
 def _array(text, texts):
