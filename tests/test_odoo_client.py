@@ -292,7 +292,7 @@ def test_summary_is_the_top_level_object_and_json(odoo):
 # -- the environment: proxies read once per client ------------------------
 
 def test_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it(monkeypatch):
-    """The pool reads HTTP(S)_PROXY / NO_PROXY when the client is made (not per request)."""
+    """The pool reads HTTP(S)_PROXY, ALL_PROXY and NO_PROXY when the client is made (not per request)."""
     with LoopbackOdoo() as odoo:
         monkeypatch.setenv('HTTP_PROXY', f'http://127.0.0.1:{free_port()}')  # nothing listens there
         monkeypatch.delenv('NO_PROXY', raising=False)
@@ -303,6 +303,10 @@ def test_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it(monkeypatch
         assert_failure(result, TRANSIENT, None)
         assert not odoo.received
 
+        for name in ('HTTP_PROXY', 'http_proxy', 'all_proxy'):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv('ALL_PROXY', f'http://127.0.0.1:{free_port()}')  # for every scheme
+        assert OdooSummaryClient(odoo.url, read_timeout=2).pool.proxy.url == os.environ['ALL_PROXY']
         monkeypatch.setenv('NO_PROXY', '127.0.0.1')
         assert OdooSummaryClient(odoo.url, read_timeout=2).push(SUMMARY).ok
         assert proxied.push(SUMMARY).failure == TRANSIENT  # read once: its own environment

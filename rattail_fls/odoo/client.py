@@ -98,15 +98,15 @@ def make_pool(url):
     """The HTTP connection pool for ``url``: urllib3, on which ``requests`` is built, without the
     session layer (hooks, cookies, adapters) that cost a push twice the CPU of the request itself.
 
-    The environment is read once, here: a proxy from ``HTTP(S)_PROXY`` unless ``NO_PROXY`` covers
-    the host (as ``requests`` reads them), and a CA bundle from ``REQUESTS_CA_BUNDLE`` or
+    The environment is read once, here: a proxy from ``HTTP(S)_PROXY`` or ``ALL_PROXY`` unless
+    ``NO_PROXY`` covers the host (as ``requests`` reads and picks them), and a CA bundle from ``REQUESTS_CA_BUNDLE`` or
     ``CURL_CA_BUNDLE`` (else certifi's).  One connection, kept alive: each sender has its own
     client.  Nothing is retried here; the pusher decides (an answer lost may be a record made).
     """
     options = {'maxsize': 1, 'retries': False, 'cert_reqs': 'CERT_REQUIRED',
                'ca_certs': os.environ.get('REQUESTS_CA_BUNDLE') or os.environ.get('CURL_CA_BUNDLE')
                or certifi.where()}
-    proxy = requests.utils.get_environ_proxies(url).get(urlsplit(url).scheme)
+    proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
     return urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
 
 
