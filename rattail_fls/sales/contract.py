@@ -83,7 +83,7 @@ _DEPTH = {'[': 1, '{': 1, ']': -1, '}': -1}
 _NOT_BRACKETS = re.compile(r'[^\[\]{}]+')
 _PAIR = re.compile(r'\[\]|\{\}')  # one level a pass: pairs a removal forms wait for the next
 _WHITESPACE = ' \t\n\r'  # JSON's
-_SPACE = re.compile(r'[ \t\n\r]*')
+_SPACE = re.compile(f'[{_WHITESPACE}]*')
 
 
 def _too_deep(text):
@@ -93,8 +93,6 @@ def _too_deep(text):
     if some are left (deep, or brackets inside strings) are the strings taken out and the
     depth counted exactly.
     """
-    if text.lstrip(_WHITESPACE)[:1] == '"':  # a string (a double-encoded body) nests nothing
-        return False
     brackets = _NOT_BRACKETS.sub('', text)
     for _ in range(MAX_DEPTH):
         peeled = _PAIR.sub('', brackets)
@@ -117,13 +115,14 @@ def _has_surrogate(value):
     return False
 
 
-def _array(text, texts):
-    """The JSON array ``text``, decoding one element at a time so as to append each one's text
-    to ``texts``: what the shop sent for it, stored as it came.  Anything unexpected is left to
-    the whole decode, which raises json's own message (or, if it passes, re-encodes)."""
+def _array(text, opening, texts):
+    """The JSON array ``text`` (its ``[`` at ``opening``), decoding one element at a time so as to
+    append each one's text to ``texts``: what the shop sent for it, stored as it came.  Anything
+    unexpected is left to the whole decode, which raises json's own message (or, if it passes,
+    re-encodes)."""
     scan, space, values, start = _decoder.scan_once, _SPACE.match, [], len(texts)
     try:
-        i = space(text, space(text, 0).end() + 1).end()
+        i = space(text, opening + 1).end()
         if text[i:i + 1] == ']':
             i += 1
         else:
@@ -148,11 +147,13 @@ def _array(text, texts):
 
 
 def _parse(text, what, texts=None):
-    if _too_deep(text):
+    first = _SPACE.match(text).end()  # where the value starts
+    # a string (a double-encoded body) nests nothing: only what it holds is measured
+    if text[first:first + 1] != '"' and _too_deep(text):
         raise Invalid([error('body', f'{what} is nested deeper than {MAX_DEPTH} levels')])
     try:
-        if texts is not None and text.lstrip(_WHITESPACE)[:1] == '[':
-            value = _array(text, texts)
+        if texts is not None and text[first:first + 1] == '[':
+            value = _array(text, first, texts)
         else:
             value = _decoder.decode(text)
             if texts is not None:

@@ -111,29 +111,28 @@ def guarded(view, authenticate=True):
 
 
 def decode(request, intake):
-    """Body -> ``(orders, their texts as sent)``, or an answer (the undecodable body is kept as
-    rejected)."""
+    """Body -> ``(orders, their texts as sent, None)``, or ``(None, None, answer)`` (the
+    undecodable body is kept as rejected)."""
     refused = media_type_refusal(request, JSON_TYPES)
     if refused:
-        return None, refused
+        return None, None, refused
     raw, refused = read_body(request, intake)
     if refused:
-        return None, refused
+        return None, None, refused
     texts = []
     try:
         value = contract.decode_body(raw, texts)
     except contract.Invalid as invalid:
         inbox_id = intake.keep_undecodable(request.fls_principal, raw, invalid.errors)
-        return None, answer(400, status='rejected', errors=invalid.errors, inbox_id=inbox_id)
-    return ((value if isinstance(value, list) else [value]), texts), None
+        return None, None, answer(400, status='rejected', errors=invalid.errors, inbox_id=inbox_id)
+    return (value if isinstance(value, list) else [value]), texts, None
 
 
 @guarded
 def enqueue_sales(request, intake):
-    decoded, refused = decode(request, intake)
+    orders, texts, refused = decode(request, intake)
     if refused:
         return refused
-    orders, texts = decoded
     submission = intake.submit_sales(request.fls_principal, orders, check_stored=len(orders) > 1, texts=texts)
     if len(submission.results) != 1:
         return batch_answer(submission)
@@ -147,10 +146,9 @@ def enqueue_sales(request, intake):
 
 @guarded
 def submit_batch(request, intake):
-    decoded, refused = decode(request, intake)
+    orders, texts, refused = decode(request, intake)
     if refused:
         return refused
-    orders, texts = decoded
     if not orders:
         return answer(400, status='rejected', errors=[contract.error('body', 'the list is empty')])
     return batch_answer(intake.submit_sales(request.fls_principal, orders, texts=texts))
