@@ -48,6 +48,8 @@ setup(
         'simplejson>=3.19',
         # the sale contract is declared on it (rattail_fls/sales/contract.py)
         'pydantic>=2.7,<3',
+        # the door's fast reader of the same contract (rattail_fls/sales/contract_fast.py)
+        'msgspec>=0.18',
         'waitress>=3',
         # CORE-POS office_op is MySQL/MariaDB; pure-python driver, no system libs.
         'PyMySQL>=1.1',
@@ -55,10 +57,10 @@ setup(
     extras_require={
         # the intake under gunicorn (app/intake.gunicorn.conf.py.example) instead of waitress
         'gunicorn': ['gunicorn>=23'],
-        # hypothesis: property-based tests; msgspec: the contract bench's comparison;
+        # hypothesis: property-based tests;
         # selenium drives Debian's chromium + chromium-driver (tests/test_browser.py);
         # gunicorn: the test of its configuration, and bench/ingest.py --server gunicorn
-        'tests': ['pytest>=8', 'WebTest>=3', 'hypothesis>=6.100', 'msgspec>=0.18', 'selenium>=4.20',
+        'tests': ['pytest>=8', 'WebTest>=3', 'hypothesis>=6.100', 'selenium>=4.20',
                   'gunicorn>=23'],
     },
     entry_points={

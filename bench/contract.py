@@ -1,18 +1,16 @@
-"""Validation libraries for the sale contract, measured on bench/ingest.py's orders (`make bench`).
+"""The sale contract's two readers, measured on bench/ingest.py's orders (`make bench`).
 
-The contract (rattail_fls/sales/contract.py) is declared on pydantic v2.  This
-bench times, on the same JSON bodies, in one run:
+The contract (rattail_fls/sales/contract.py) is declared once, on pydantic v2; the door reads
+bodies with its msgspec compilation (rattail_fls/sales/contract_fast.py), which leaves to the
+models whatever it does not take as it is.  This bench times, on the same JSON bodies, in one
+run:
 
-* **pydantic**: the project's door, ``decode_body`` (strict JSON: duplicate
-  keys, NaN, depth, surrogates) + ``validate_sale`` (every field and bound,
-  Odoo quirks, rules, hash);
-* **msgspec**: the same shape declared as ``msgspec.Struct`` types with the same
-  bounds (``Meta``), decoded straight from bytes; the Odoo ``false`` quirk,
-  digit-string integers, rounding to the column scale, duplicate keys and the
-  business rules are *not* in it (msgspec has no hook for them: ``false`` is
-  accepted as a value of its own), so it is a
-  lower bound of what a msgspec contract would cost;
-* **json only**: ``json.loads`` of the body, the floor of any Python validation.
+* **the models**: ``decode_body`` (strict JSON: duplicate keys, NaN, depth, surrogates) +
+  ``validate_sale`` (every field and bound, Odoo quirks, rules, hash), the path of any order the
+  fast path leaves to them;
+* **the fast path**: ``read_sales`` + ``finish_sale`` (the same checks, the same result), the
+  door's path for the orders shops send;
+* **json.loads only**: ``json.loads`` of the body, the floor of any Python validation.
 
 Prints orders per second and lines per second for each, and the ratios.
 Options: --orders N.
@@ -25,79 +23,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, List, Optional, Union
 
-import msgspec
 import simplejson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'bench'))
-from rattail_fls.sales import contract  # noqa: E402
+from rattail_fls.sales import contract, contract_fast  # noqa: E402
 from ingest import lines_of, orders_for  # noqa: E402
-
-Int4 = Annotated[int, msgspec.Meta(ge=-2 ** 31, le=2 ** 31 - 1)]
-Money = decimal.Decimal  # msgspec takes no bounds on a Decimal (Meta accepts int or float only)
-Text = Annotated[str, msgspec.Meta(max_length=1000, pattern='^[^\x00]*$')]
-# Odoo's false for an empty field: accepted as a value (msgspec cannot turn it into None)
-OInt, OMoney, OText = (Optional[Union[t, bool]] for t in (Int4, Money, Text))
-
-
-class Line(msgspec.Struct):
-    product_id: Int4
-    product_uom_qty: Money
-    price_unit: Money
-    sl_no: OInt = None
-    name: OText = None
-    product_uom: OInt = None
-    vat_percent: OMoney = None
-    account_id: OInt = None
-    retail_sale_mrp: OMoney = None
-    cess_id: OInt = None
-    cess_amount: OMoney = None
-    total_cess: OMoney = None
-    sale_type: OText = None
-    qty_available: OMoney = None
-
-
-class Lot(msgspec.Struct):
-    quantity: Money
-    lot_id: OInt = None
-    product_id: OInt = None
-    lot_name: OText = None
-    product_name: OText = None
-
-
-class Order(msgspec.Struct):
-    retail_point_id: Int4
-    sale_counter_id: Int4
-    total_including_miscellaneous: Money
-    payment_journal_id: Int4
-    sale_num: Annotated[str, msgspec.Meta(max_length=200)]
-    sale_date: datetime.date
-    sale_line_ids: List[Line]
-    name: OText = None
-    confirmed_on: Optional[Union[str, bool]] = None
-    retail_point_name: OText = None
-    sale_counter_name: OText = None
-    payment_method_name: OText = None
-    confirmed_by_name: OText = None
-    customer_name: OText = None
-    remarks: OText = None
-    store_type: OText = None
-    local_retail_point_db_id: OInt = None
-    sale_journal_id: OInt = None
-    partner_id: OInt = None
-    debtors_account_id: OInt = None
-    confirmed_by: OInt = None
-    is_default_customer: Optional[bool] = None
-    total_cess: OMoney = None
-    miscellaneous_product_id: OInt = None
-    miscellaneous_qty: OMoney = None
-    miscelleneous_sale_price: OMoney = None
-    miscellaneous_invoice_num: OText = None
-    lot_details_ids: Union[List[Lot], bool] = []
-    miscellaneous_lot_details_ids: Union[List[Lot], bool] = []
 
 
 def timed(function, bodies):
@@ -116,20 +49,24 @@ def main():
     lines = lines_of(orders)
     rules = contract.Rules(max_past_days=30)
     today = datetime.date.today()
-    decoder = msgspec.json.Decoder(Order, float_hook=decimal.Decimal)
+
+    def fast(body):
+        sale, = contract_fast.read_sales(body)[2]
+        return contract.finish_sale(sale, rules, today)  # a None here would mean the models read it
     runs = {
-        'pydantic (the contract)': lambda b: contract.validate_sale(contract.decode_body(b), rules, today),
-        'msgspec (shape and bounds only)': decoder.decode,
+        'the models (pydantic)': lambda b: contract.validate_sale(contract.decode_body(b), rules, today),
+        'the fast path (msgspec)': fast,
         'json.loads only': lambda b: json.loads(b, parse_float=decimal.Decimal),
     }
     for function in runs.values():  # warm up, and prove each accepts the data
         function(bodies[0])
+    assert all(fast(b) == runs['the models (pydantic)'](b) for b in bodies[:50])
     seconds = {name: timed(function, bodies) for name, function in runs.items()}
     print(f"{len(bodies)} orders, {lines} lines")
     for name, took in seconds.items():
         print(f"  {name:34s} {len(bodies) / took:9.0f} orders/s  {lines / took:9.0f} lines/s")
-    ours, other, floor = seconds.values()
-    print(f"ratio pydantic/msgspec time: {ours / other:.2f}x; pydantic/json.loads time: {ours / floor:.2f}x")
+    models, door, floor = seconds.values()
+    print(f"ratio models/fast path time: {models / door:.2f}x; fast path/json.loads time: {door / floor:.2f}x")
 
 
 if __name__ == '__main__':

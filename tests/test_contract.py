@@ -9,11 +9,12 @@ import random
 
 import pytest
 import sqlalchemy as sa
+import pydantic
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rattail_fls import jsontext
 from rattail_fls.db.model import sales as tables
-from rattail_fls.sales import contract
+from rattail_fls.sales import contract, contract_fast
 from fls_dev.loopback.shops import make_order
 
 D = decimal.Decimal
@@ -345,3 +346,144 @@ def test_any_bytes_decode_or_are_refused(raw):
         assert invalid.errors[0]['field'] == 'body'
         return
     assert isinstance(value, (dict, list))
+
+
+# -- the fast path (contract_fast) agrees with the models ---------------------------------
+
+def models_read(raw):
+    """What the door makes of ``raw`` with the models alone: ``(orders, texts, [sale or None])``,
+    or the Invalid the body is refused with."""
+    texts = []
+    try:
+        value = contract.decode_body(raw, texts)
+    except contract.Invalid as invalid:
+        return invalid
+    orders = value if isinstance(value, list) else [value]
+    sales = []
+    for order in orders:
+        try:
+            sales.append(contract.SaleOrder.model_validate(order).model_dump())
+        except (pydantic.ValidationError, TypeError, ValueError):
+            sales.append(None)
+    return orders, texts, sales
+
+
+def assert_agrees(raw):
+    """``read_sales(raw)`` reads the body as the models do; what it normalises itself is what
+    the models make of the order, to the byte (repr: the content hash's input)."""
+    expected = models_read(raw)
+    if isinstance(expected, contract.Invalid):
+        with pytest.raises(contract.Invalid) as caught:
+            contract_fast.read_sales(raw)
+        assert caught.value.errors == expected.errors
+        return None
+    orders, texts, read = contract_fast.read_sales(raw)
+    assert repr(orders) == repr(expected[0]) and texts == expected[1]
+    for sale, model_sale in zip(read, expected[2]):
+        if sale is not None:
+            assert model_sale is not None and repr(sale) == repr(model_sale)
+    return read
+
+
+def test_fast_path_reads_the_shops_orders_itself():
+    """The orders the shops send (generated as the demo and the benches do) never need the models."""
+    rng = random.Random(11)
+    orders = [make_order(rng, 7, TODAY - datetime.timedelta(days=n % 5), n) for n in range(300)]
+    body = jsontext.dumps(orders).encode()
+    read = assert_agrees(body)
+    assert None not in read
+    assert all(contract.finish_sale(sale, RULES, TODAY) == contract.validate_sale(order, RULES, TODAY)
+               for sale, order in zip(read, jsontext.loads(body.decode())))
+    assert None not in assert_agrees(jsontext.dumps(orders[0]).encode())  # a single object
+
+
+@pytest.mark.parametrize('prefix,name,column,value,word', CASES,
+                         ids=[f"{p}{n}={v!r:.20}" for p, n, _, v, _ in CASES])
+def test_fast_path_leaves_each_wrong_value_to_the_models(prefix, name, column, value, word):
+    body = jsontext.dumps([good(), put(good(), prefix, name, value)])
+    read = assert_agrees(body.encode())
+    # one bad order does not slow the other, unless the body holds what only the models read (NUL)
+    assert read[1] is None and (read[0] is not None or '\\u0000' in body)
+
+
+@pytest.mark.parametrize('change', [
+    lambda o: o.update(remarks=False, partner_id=False, customer_name='', is_default_customer=False),
+    lambda o: o.update(lot_details_ids=False, miscellaneous_lot_details_ids=None),
+    lambda o: o.update(lot_details_ids=True), lambda o: o.update(sale_line_ids=False),
+    lambda o: o.update(sale_counter_id='2'),                       # digits as a string: the models'
+    lambda o: o.update(miscellaneous_sale_price=o.pop('miscelleneous_sale_price')),  # the right spelling
+    lambda o: o.update(lines=o.pop('sale_line_ids')),              # a Python name: the models'
+    lambda o: o.update(remarks=True),
+    lambda o: o['sale_line_ids'][0].update(price_unit='780', product_uom_qty=' 2 ', cess_amount=1e-7),
+    lambda o: o['sale_line_ids'][0].update(price_unit=999999999.995),  # rounds past NUMERIC(12, 2)
+    lambda o: o['sale_line_ids'][0].update(vat_percent=-0, total_cess=-0.0, qty_available='-0'),
+    lambda o: o.update(sale_date='2026-11-20T00:00:00'), lambda o: o.update(sale_date=''),
+    lambda o: o.update(confirmed_on='2026-11-20T10:00:00.1234567'), lambda o: o.update(confirmed_on=''),
+    lambda o: o.update(extra={'deep': [[{'x': 1.5}]], 'text': 'a:b'}, name='x' * 1000),
+    lambda o: o.update(sale_num='', remarks='a\x00b'), lambda o: o.update(customer_name='é:\U0001f600'),
+])
+def test_fast_path_agrees_on_quirks(change):
+    order = good()
+    change(order)
+    assert_agrees(jsontext.dumps([order]).encode())
+    assert_agrees(jsontext.dumps(order).encode())
+
+
+@pytest.mark.parametrize('body', [
+    b'[{"retail_point_id": 7, "retail_point_id": 7}]',          # duplicated key, same value
+    b'[{"x": {"a": 1, "\\u0061": 2}}]', b'[{"x:": 1, "x\\u003a": 2}]', b'[{"x": "a\\u0000"}]',
+    b'[{"a": 1, "a": 2, "b": "\\u003a"}]',  # the escaped colon would make up for the dropped one
+    b'[{"x": "\\ud83d\\ude00"}]', b'[' + b'[' * 16 + b']' * 16 + b']', b'"[{\\"a\\": 1}]"', b'[1, "x", null, []]',
+    b'[{"a": 1} , {"b": 2}]', b'[]', b' {} ', b'[{"a": 1e400, "b": 123456789012345678901234567890}]',
+    '[{"x": "\x01"}]'.encode(), b'\xef\xbb\xbf[]',
+])
+def test_fast_path_agrees_on_bodies(body):
+    assert_agrees(body)
+
+
+@pytest.mark.parametrize('body,reason', [
+    (b'{"a": 1, "a": 2}', 'duplicated key'), (b'[NaN]', 'NaN'), (b'["\\ud800"]', 'surrogate'),
+    (b'[' * 17 + b']' * 17, 'nested deeper'), (b'\xff', 'UTF-8'), (b'[1,]', 'Expecting value'),
+])
+def test_fast_path_refuses_as_the_models_do(body, reason):
+    with pytest.raises(contract.Invalid) as caught:
+        contract_fast.read_sales(body)
+    assert reason in caught.value.errors[0]['reason'] and assert_agrees(body) is None
+
+
+_BODY_SPACE = st.sampled_from(['', ' ', '\n  '])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mutated_orders(), min_size=1, max_size=3), _BODY_SPACE, st.booleans(), st.booleans())
+def test_fast_path_agrees_with_the_models(orders, space, as_list, duplicate):
+    """Random fields of good orders replaced by random JSON, in a list or alone, spaced out,
+    sometimes with a key repeated: the fast path reads each exactly as the models do, or leaves it
+    to them."""
+    text = jsontext.dumps(orders if as_list or len(orders) > 1 else orders[0])
+    text = text.replace(', "', f',{space}"')
+    if duplicate:
+        text = text.replace('{"', '{"sale_num": "again", "', 1)
+    assert_agrees(text.encode())
+
+
+def _depth(value):
+    children = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else []
+    return 1 + max(map(_depth, children), default=0) if isinstance(value, (dict, list)) else 0
+
+
+_NESTED = st.recursive(st.integers(0, 9) | st.just('[{'),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from('ab'), inner,
+                                                                                   max_size=2),
+                       max_leaves=40)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_NESTED, st.integers(0, 20), st.booleans())
+def test_depth_check_is_exact(value, wrap, objects):
+    """The fast bracket peel never calls a too-deep body shallow (nor the reverse), whatever the
+    mix of kinds, siblings and brackets inside strings."""
+    for _ in range(wrap):
+        value = {'k': value} if objects else [value]
+        objects = not objects if wrap % 3 else objects
+    assert contract.too_deep(json.dumps(value)) == (_depth(value) > contract.MAX_DEPTH)

@@ -81,25 +81,47 @@ _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _SURROGATE_ESCAPE = re.compile(r'\\u[dD][89a-fA-F][0-9a-fA-F]{2}')
 _DEPTH = {'[': 1, '{': 1, ']': -1, '}': -1}
 _NOT_BRACKETS = re.compile(r'[^\[\]{}]+')
-_PAIR = re.compile(r'\[\]|\{\}')  # one level a pass: pairs a removal forms wait for the next
-_WHITESPACE = ' \t\n\r'  # JSON's
-_SPACE = re.compile(f'[{_WHITESPACE}]*')
+_NOT_BRACKET_BYTES = bytes(c for c in range(256) if c not in b'[]{}')
+JSON_WHITESPACE = ' \t\n\r'  # JSON's
+_SPACE = re.compile(f'[{JSON_WHITESPACE}]*')
 
 
-def _too_deep(text):
+def first_char(text):
+    """The first character of the JSON value ``text`` ('' if none)."""
+    start = _SPACE.match(text).end()
+    return text[start:start + 1]
+
+
+def may_hold_surrogate(text):
+    """True if ``text`` escapes a UTF-16 surrogate (``\\ud800``-``\\udfff``), lone or paired."""
+    return _SURROGATE_ESCAPE.search(text) is not None
+
+
+def decode_value(text):
+    """JSON text -> value, as :func:`decode_body` decodes it but without its checks (depth,
+    surrogates) or a second decode of a string: for a text already checked as part of a body."""
+    return _decoder.decode(text)
+
+
+def too_deep(text):
     """True if ``text`` nests arrays and objects deeper than :data:`MAX_DEPTH`, without recursing.
 
-    Fast path: peel matched innermost pairs off the brackets alone, MAX_DEPTH times; only
-    if some are left (deep, or brackets inside strings) are the strings taken out and the
-    depth counted exactly.
+    Fast path: keep the brackets alone and peel off matched innermost pairs, one kind at a
+    time (each peel lowers the depth by one at most), at most MAX_DEPTH peels; only if some are
+    left (deep, or brackets inside strings) are the strings taken out and the depth counted
+    exactly.
     """
-    brackets = _NOT_BRACKETS.sub('', text)
-    for _ in range(MAX_DEPTH):
-        peeled = _PAIR.sub('', brackets)
-        if peeled == brackets:
+    brackets = text.encode('utf-8', 'surrogatepass').translate(None, _NOT_BRACKET_BYTES)
+    peels = 0
+    while brackets and peels <= MAX_DEPTH:
+        before = brackets
+        for pair in (b'[]', b'{}'):
+            peeled = brackets.replace(pair, b'')
+            if peeled != brackets:
+                brackets, peels = peeled, peels + 1
+        if brackets == before:
             break
-        brackets = peeled
-    if not brackets:
+    if not brackets and peels <= MAX_DEPTH:
         return False
     exact = _NOT_BRACKETS.sub('', _STRINGS.sub('', text))
     return max(itertools.accumulate(_DEPTH[c] for c in exact), default=0) > MAX_DEPTH
@@ -149,7 +171,7 @@ def _array(text, opening, texts):
 def _parse(text, what, texts=None):
     first = _SPACE.match(text).end()  # where the value starts
     # a string (a double-encoded body) nests nothing: only what it holds is measured
-    if text[first:first + 1] != '"' and _too_deep(text):
+    if text[first:first + 1] != '"' and too_deep(text):
         raise Invalid([error('body', f'{what} is nested deeper than {MAX_DEPTH} levels')])
     try:
         if texts is not None and text[first:first + 1] == '[':
@@ -157,10 +179,10 @@ def _parse(text, what, texts=None):
         else:
             value = _decoder.decode(text)
             if texts is not None:
-                texts.append(text.strip(_WHITESPACE))
+                texts.append(text.strip(JSON_WHITESPACE))
     except ValueError as exc:
         raise Invalid([error('body', f'{what} is not valid JSON ({exc})')]) from None
-    if _SURROGATE_ESCAPE.search(text) and _has_surrogate(value):
+    if may_hold_surrogate(text) and _has_surrogate(value):
         raise Invalid([error('body', f'{what} holds a lone UTF-16 surrogate (\\ud800-\\udfff), '
                                      'which is not a character')])
     return value
@@ -208,31 +230,48 @@ def _integer(value):
     return value
 
 
-def _numeric(precision, scale):
-    limit = D(10) ** (precision - scale)
-    step = D(1).scaleb(-scale)
+def _decimal(value):
+    if isinstance(value, bool):
+        raise ValueError('must be a number, not a boolean')
+    if isinstance(value, str):
+        try:
+            return D(value.strip())
+        except decimal.InvalidOperation:
+            raise ValueError('must be a number') from None
+    if isinstance(value, float):
+        return D(repr(value))
+    if isinstance(value, int):
+        return D(value)
+    if not isinstance(value, D):
+        raise ValueError('must be a number')
+    return value
 
-    def number(value):
-        if isinstance(value, bool):
-            raise ValueError('must be a number, not a boolean')
-        if isinstance(value, str):
-            try:
-                value = D(value.strip())
-            except decimal.InvalidOperation:
-                raise ValueError('must be a number') from None
-        elif isinstance(value, float):
-            value = D(repr(value))
-        elif isinstance(value, int):
-            value = D(value)
-        elif not isinstance(value, D):
-            raise ValueError('must be a number')
+
+def fitted(precision, scale):
+    """``fit(decimal)``: the value as ``NUMERIC(precision, scale)`` stores it (rounded half-even),
+    or ValueError if it cannot be stored."""
+    limit = D(10) ** (precision - scale)
+    low, step, half_even = -limit, D(1).scaleb(-scale), decimal.ROUND_HALF_EVEN
+
+    def fit(value):
+        try:
+            if low < value < limit:
+                rounded = value.quantize(step, half_even)
+                if low < rounded < limit:  # 999.995 rounds to 1000.00, which NUMERIC(5,2) cannot hold
+                    return rounded
+        except decimal.InvalidOperation:  # NaN is not ordered
+            pass
         if not value.is_finite():
             raise ValueError('must be a finite number')
-        if abs(value) >= limit:
-            raise ValueError(f'must be less than 10^{precision - scale} in absolute value '
-                             f'(NUMERIC({precision},{scale}))')
-        return value.quantize(step, rounding=decimal.ROUND_HALF_EVEN)
-    return number
+        raise ValueError(f'must be less than 10^{precision - scale} in absolute value once rounded to '
+                         f'{scale} decimal places (NUMERIC({precision},{scale}))')
+    return fit
+
+
+def numeric(precision, scale):
+    """The coercion of a number sent for a ``NUMERIC(precision, scale)`` column."""
+    fit = fitted(precision, scale)
+    return lambda value: fit(_decimal(value))
 
 
 def _text(value):
@@ -249,7 +288,7 @@ _ISO_DATE = re.compile(r'[0-9]{4}-[0-9]{2}-[0-9]{2}')
 _ISO_DATETIME = re.compile(r'[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?')
 
 
-def _date(value):
+def iso_date(value):
     if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
         return value
     if isinstance(value, str) and _ISO_DATE.fullmatch(value):
@@ -260,7 +299,7 @@ def _date(value):
     raise ValueError('must be a date "YYYY-MM-DD"')
 
 
-def _datetime(value):
+def local_datetime(value):
     if isinstance(value, datetime.datetime) and value.tzinfo is None:
         return value
     if isinstance(value, str) and _ISO_DATETIME.fullmatch(value):
@@ -282,6 +321,34 @@ NO_NUL = '^[^\\x00]*$'
 _INT_RANGES = {sa.SmallInteger: 2 ** 15, sa.BigInteger: 2 ** 63, sa.Integer: 2 ** 31}
 
 
+def int_bound(kind):
+    """``2**(bits-1)`` of an integer column type: values lie in ``[-bound, bound - 1]``."""
+    return next(b for t, b in _INT_RANGES.items() if isinstance(kind, t))
+
+
+def text_limit(column, max_length=None):
+    """The most characters a text field stored in ``column`` may have."""
+    return column.type.length or max_length or TEXT_MAX
+
+
+@dataclass(frozen=True, eq=False)
+class Stored:
+    """A field's column and whether it is required: what :mod:`.contract_fast` compiles the field
+    from (pydantic keeps it in the field's metadata and ignores it)."""
+    column: sa.Column
+    required: bool
+    max_length: Optional[int] = None
+
+
+@dataclass(frozen=True, eq=False)
+class Rows:
+    """A list field of ``model``: at most ``limit`` items; ``optional``: missing, ``null`` and
+    ``false`` are the empty list."""
+    model: type
+    limit: int
+    optional: bool
+
+
 def column_type(column, max_length=None):
     """The contract type of a value stored in ``column``: its Python type, bounds and JSON Schema.
 
@@ -291,7 +358,7 @@ def column_type(column, max_length=None):
     if isinstance(kind, sa.Boolean):
         return Annotated[bool, BeforeValidator(_boolean)]
     if isinstance(kind, sa.Integer):
-        bound = next(b for t, b in _INT_RANGES.items() if isinstance(kind, t))
+        bound = int_bound(kind)
         return Annotated[int, Field(ge=-bound, le=bound - 1), BeforeValidator(_integer)]
     if isinstance(kind, sa.Numeric):
         limit = 10 ** (kind.precision - kind.scale)
@@ -299,17 +366,17 @@ def column_type(column, max_length=None):
             'type': ['number', 'string'], 'exclusiveMinimum': -limit, 'exclusiveMaximum': limit,
             'description': f'NUMERIC({kind.precision},{kind.scale}): rounded half-even to '
                            f'{kind.scale} decimal places'}),
-            BeforeValidator(_numeric(kind.precision, kind.scale))]
+            BeforeValidator(numeric(kind.precision, kind.scale))]
     if isinstance(kind, sa.DateTime):
         return Annotated[datetime.datetime, WithJsonSchema({
             'type': 'string', 'pattern': f'^{_ISO_DATETIME.pattern}$',
-            'description': "the shop's local time, no zone"}), BeforeValidator(_datetime)]
+            'description': "the shop's local time, no zone"}), BeforeValidator(local_datetime)]
     if isinstance(kind, sa.Date):
         return Annotated[datetime.date, WithJsonSchema({'type': 'string', 'format': 'date',
                                                         'pattern': f'^{_ISO_DATE.pattern}$'}),
-                         BeforeValidator(_date)]
+                         BeforeValidator(iso_date)]
     if isinstance(kind, sa.String):
-        return Annotated[str, Field(max_length=kind.length or max_length or TEXT_MAX, pattern=NO_NUL),
+        return Annotated[str, Field(max_length=text_limit(column, max_length), pattern=NO_NUL),
                          BeforeValidator(_text)]
     raise TypeError(f"no contract type for column {column} ({kind})")
 
@@ -322,20 +389,28 @@ def _present(value):
 
 def required(column, **kwargs):
     """A field that must be present and not empty (``null``, ``false`` and ``""`` are not values)."""
-    return Annotated[column_type(column, **kwargs), BeforeValidator(_present)]
+    return Annotated[column_type(column, **kwargs), BeforeValidator(_present), Stored(column, True, **kwargs)]
 
 
 def optional(column, **kwargs):
     """A field that may be missing, ``null``, ``""`` or Odoo's ``false`` (all stored as NULL);
     for a boolean, ``false`` is the value false."""
     empty = _odoo_empty if not isinstance(column.type, sa.Boolean) else (lambda v: None if v == '' else v)
-    return Annotated[Optional[column_type(column, **kwargs)], BeforeValidator(empty)]
+    return Annotated[Optional[column_type(column, **kwargs)], BeforeValidator(empty), Stored(column, False, **kwargs)]
 
 
-def _rows(model, column):
-    """A list of ``model``, at most as many as the column numbering them can count."""
-    limit = _INT_RANGES[type(column.type)] - 1
-    return Annotated[List[model], Field(max_length=limit)]
+def _empty_list(value):
+    return [] if value is None or value is False else value
+
+
+def _rows(model, column, optional=False):
+    """A list of ``model``, at most as many as the column numbering them can count; ``optional``:
+    ``null`` and ``false`` are the empty list."""
+    limit = int_bound(column.type) - 1
+    rows = Annotated[List[model], Field(max_length=limit)]
+    if optional:
+        rows = Annotated[rows, BeforeValidator(_empty_list)]
+    return Annotated[rows, Rows(model, limit, optional)]
 
 
 S, L, T = tables.Sale.__table__.c, tables.SaleLine.__table__.c, tables.SaleLot.__table__.c
@@ -373,10 +448,6 @@ class SaleLot(Record):
     quantity: required(T.quantity)
 
 
-def _empty_list(value):
-    return [] if value is None or value is False else value
-
-
 class SaleOrder(Record):
     """A sale order as a shop's Odoo posts it (field order = the canonical order of the hash)."""
     retail_point_id: required(S.retail_point_id)
@@ -407,9 +478,9 @@ class SaleOrder(Record):
         None, alias='miscelleneous_sale_price', description='spelt as the existing clients spell it')
     miscellaneous_invoice_num: optional(S.miscellaneous_invoice_num) = None
     lines: _rows(SaleLine, tables.SaleLine.__table__.c.line_no) = Field(alias='sale_line_ids')
-    lots: Annotated[_rows(SaleLot, T.lot_no), BeforeValidator(_empty_list)] = Field(
+    lots: _rows(SaleLot, T.lot_no, optional=True) = Field(
         default_factory=list, alias='lot_details_ids')
-    misc_lots: Annotated[_rows(SaleLot, T.lot_no), BeforeValidator(_empty_list)] = Field(
+    misc_lots: _rows(SaleLot, T.lot_no, optional=True) = Field(
         default_factory=list, alias='miscellaneous_lot_details_ids')
 
 
@@ -572,6 +643,12 @@ def validate_sale(obj, rules, today):
         sale = SaleOrder.model_validate(obj).model_dump()
     except ValidationError as exc:
         raise invalid(exc) from None
+    return finish_sale(sale, rules, today)
+
+
+def finish_sale(sale, rules, today):
+    """A sale the models have normalised (or :mod:`.contract_fast`, which makes the same) ->
+    checked against the business rules and given its ``content_hash``; or :class:`Invalid`."""
     errors = []
     _check_rules(sale, rules, today, errors)
     if errors:

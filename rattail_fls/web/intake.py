@@ -31,7 +31,7 @@ from pyramid.config import Configurator
 from pyramid.response import Response
 
 from rattail_fls.db import faults
-from rattail_fls.sales import auth, contract
+from rattail_fls.sales import auth, contract, contract_fast
 
 log = logging.getLogger(__name__)
 
@@ -111,29 +111,28 @@ def guarded(view, authenticate=True):
 
 
 def decode(request, intake):
-    """Body -> ``(orders, their texts as sent, None)``, or ``(None, None, answer)`` (the
-    undecodable body is kept as rejected)."""
+    """Body -> ``(orders, their texts as sent, as read, None)``
+    (:func:`.contract_fast.read_sales`), or ``(None, None, None, answer)`` (the undecodable
+    body is kept as rejected)."""
     refused = media_type_refusal(request, JSON_TYPES)
+    if not refused:
+        raw, refused = read_body(request, intake)
     if refused:
-        return None, None, refused
-    raw, refused = read_body(request, intake)
-    if refused:
-        return None, None, refused
-    texts = []
+        return None, None, None, refused
     try:
-        value = contract.decode_body(raw, texts)
+        return *contract_fast.read_sales(raw), None
     except contract.Invalid as invalid:
         inbox_id = intake.keep_undecodable(request.fls_principal, raw, invalid.errors)
-        return None, None, answer(400, status='rejected', errors=invalid.errors, inbox_id=inbox_id)
-    return (value if isinstance(value, list) else [value]), texts, None
+        return None, None, None, answer(400, status='rejected', errors=invalid.errors, inbox_id=inbox_id)
 
 
 @guarded
 def enqueue_sales(request, intake):
-    orders, texts, refused = decode(request, intake)
+    orders, texts, read, refused = decode(request, intake)
     if refused:
         return refused
-    submission = intake.submit_sales(request.fls_principal, orders, check_stored=len(orders) > 1, texts=texts)
+    submission = intake.submit_sales(request.fls_principal, orders, check_stored=len(orders) > 1, texts=texts,
+                                     read=read)
     if len(submission.results) != 1:
         return batch_answer(submission)
     result = submission.results[0]
@@ -146,12 +145,12 @@ def enqueue_sales(request, intake):
 
 @guarded
 def submit_batch(request, intake):
-    orders, texts, refused = decode(request, intake)
+    orders, texts, read, refused = decode(request, intake)
     if refused:
         return refused
     if not orders:
         return answer(400, status='rejected', errors=[contract.error('body', 'the list is empty')])
-    return batch_answer(intake.submit_sales(request.fls_principal, orders, texts=texts))
+    return batch_answer(intake.submit_sales(request.fls_principal, orders, texts=texts, read=read))
 
 
 def batch_answer(submission):
