@@ -159,6 +159,15 @@ def test_money_is_rounded_to_the_column_scale_half_even():
     assert line['cess_amount'] == D('1.0000') and line['retail_sale_mrp'] == D('10.1234')
 
 
+def test_a_number_that_rounds_to_the_limit_is_refused():
+    """NUMERIC(18,4) holds less than 10^14: 99999999999999.99995 rounds half-even to 10^14."""
+    order = good()
+    order['sale_line_ids'][0]['retail_sale_mrp'] = '99999999999999.99995'
+    assert 'once rounded' in errors_of(order)['sale_line_ids[0].retail_sale_mrp']
+    order['sale_line_ids'][0]['retail_sale_mrp'] = '99999999999999.99994'
+    assert contract.validate_sale(order, RULES, TODAY)['lines'][0]['retail_sale_mrp'] == D('99999999999999.9999')
+
+
 def test_lists_are_bounded_by_their_numbering_column():
     order = good()
     order['sale_line_ids'] = order['sale_line_ids'][:1] * (2 ** 15)
@@ -415,7 +424,7 @@ def test_fast_path_leaves_each_wrong_value_to_the_models(prefix, name, column, v
     lambda o: o.update(lines=o.pop('sale_line_ids')),              # a Python name: the models'
     lambda o: o.update(remarks=True),
     lambda o: o['sale_line_ids'][0].update(price_unit='780', product_uom_qty=' 2 ', cess_amount=1e-7),
-    lambda o: o['sale_line_ids'][0].update(price_unit=999999999.995),  # rounds past NUMERIC(12, 2)
+    lambda o: o['sale_line_ids'][0].update(retail_sale_mrp=D('99999999999999.99995')),  # rounds past the limit
     lambda o: o['sale_line_ids'][0].update(vat_percent=-0, total_cess=-0.0, qty_available='-0'),
     lambda o: o.update(sale_date='2026-11-20T00:00:00'), lambda o: o.update(sale_date=''),
     lambda o: o.update(confirmed_on='2026-11-20T10:00:00.1234567'), lambda o: o.update(confirmed_on=''),
