@@ -16,6 +16,7 @@ import datetime
 import enum
 import io
 import operator
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,6 +48,7 @@ class Outcome:
 
 
 _ESCAPES = str.maketrans({'\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r'})
+_TO_ESCAPE = re.compile('[' + re.escape(''.join(chr(c) for c in _ESCAPES)) + ']')
 _PLAIN = {int: str, Decimal: str, float: repr, datetime.date: datetime.date.isoformat,
           datetime.datetime: datetime.datetime.isoformat}
 
@@ -56,8 +58,8 @@ def _copy_value(value):
     if value is None:
         return '\\N'
     kind = type(value)
-    if kind is str:
-        return value.translate(_ESCAPES)
+    if kind is str:  # translate() looks up every character: only for the rare text that needs it
+        return value if _TO_ESCAPE.search(value) is None else value.translate(_ESCAPES)
     if kind is bool:
         return 't' if value else 'f'
     return _PLAIN[kind](value)

@@ -22,6 +22,7 @@ before it reads the body (:mod:`rattail_fls.sales.auth`: 401, or 429 with
 unavailable gives a 5xx (503 with ``Retry-After``).
 """
 
+import gc
 import logging
 import urllib.parse
 import uuid
@@ -242,4 +243,9 @@ def main(global_config, **settings):
     """``paste.app_factory`` for pserve: ``rattail.config`` names the Rattail config file."""
     from rattail.config import make_config
     path = settings.get('rattail.config') or global_config['__file__']
-    return make_wsgi_app(make_config([path], versioning=True))
+    app = make_wsgi_app(make_config([path], versioning=True))
+    # What start-up made (Rattail's config, SQLAlchemy, Pyramid: some 200,000 objects) lives as
+    # long as the process: out of the collector's sight, the full collections a batch request's
+    # allocations set off no longer walk it (a quarter of a 500-order request's time).
+    gc.freeze()
+    return app
