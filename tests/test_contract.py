@@ -404,6 +404,8 @@ def test_fast_path_reads_the_shops_orders_itself():
     assert all(contract.finish_sale(sale, RULES, TODAY) == contract.validate_sale(order, RULES, TODAY)
                for sale, order in zip(read, jsontext.loads(body.decode())))
     assert None not in assert_agrees(jsontext.dumps(orders[0]).encode())  # a single object
+    assert None not in assert_agrees(json.dumps(jsontext.dumps(orders[0])).encode())  # double-encoded
+    assert None not in assert_agrees(b' ' + json.dumps(jsontext.dumps(orders[:3]), indent=1).encode())
 
 
 @pytest.mark.parametrize('prefix,name,column,value,word', CASES,
@@ -436,6 +438,7 @@ def test_fast_path_agrees_on_quirks(change):
     change(order)
     assert_agrees(jsontext.dumps([order]).encode())
     assert_agrees(jsontext.dumps(order).encode())
+    assert_agrees(json.dumps(jsontext.dumps(order)).encode())  # double-encoded
 
 
 @pytest.mark.parametrize('body', [
@@ -445,6 +448,8 @@ def test_fast_path_agrees_on_quirks(change):
     b'[{"x": "\\ud83d\\ude00"}]', b'[' + b'[' * 16 + b']' * 16 + b']', b'"[{\\"a\\": 1}]"', b'[1, "x", null, []]',
     b'[{"a": 1} , {"b": 2}]', b'[]', b' {} ', b'[{"a": 1e400, "b": 123456789012345678901234567890}]',
     '[{"x": "\x01"}]'.encode(), b'\xef\xbb\xbf[]',
+    b'"[]"', b'" {} "', b'"\\"{}\\""', b'"\\ud800"', b'"[\\"\\\\ud800\\"]"', b'"[\\"\\ud800\\"]"', b'"[" ', b'"{\\"a\\": 1, \\"a\\": 2}"',
+    b'"[{\\"a\\": 1}] x"', b'"x" "y"', b'"\\u005b\\u005d"',  # a string of a string, surrogates inside and out
 ])
 def test_fast_path_agrees_on_bodies(body):
     assert_agrees(body)
@@ -474,6 +479,7 @@ def test_fast_path_agrees_with_the_models(orders, space, as_list, duplicate):
     if duplicate:
         text = text.replace('{"', '{"sale_num": "again", "', 1)
     assert_agrees(text.encode())
+    assert_agrees(json.dumps(text).encode())  # as old clients send it
 
 
 def _depth(value):

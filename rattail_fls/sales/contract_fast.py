@@ -10,9 +10,10 @@ once into the structs.
 The fast path only ever says yes.  Whatever it does not take as it is (any refusal, any quirk
 the models coerce, such as digit strings or a name instead of its alias) goes to the models,
 which decide and word the reason: a whole body that is not plain JSON (duplicated keys, lone
-surrogates, nesting, a JSON string holding the body) goes to :func:`.contract.decode_body`, an
-order that fails here to :func:`.contract.validate_sale`.  What it accepts, it makes exactly as
-the models make it (``tests/test_contract_fast.py`` compares the two on generated orders).
+surrogates, NUL, nesting) goes to :func:`.contract.decode_body`, an order that fails here to
+:func:`.contract.validate_sale`.  A JSON string holding the body (old clients send that) is
+read for what it holds.  What it accepts, it makes exactly as the models make it
+(``tests/test_contract.py`` compares the two readers).
 """
 
 import re
@@ -110,6 +111,7 @@ _RENAMED = frozenset(name for name, info in contract.SaleOrder.model_fields.item
 _read_order = msgspec.json.Decoder(_Order).decode
 _split = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _read_any = msgspec.json.Decoder(float_hook=D).decode
+_read_text = msgspec.json.Decoder(str).decode
 _encode = msgspec.json.encode
 #: escapes the fast path leaves to the models: NUL (refused in any text field; cheaper to look
 #: for once than a pattern per field) and the colon (it would upset the duplicate-key count)
@@ -140,6 +142,12 @@ def _fast(raw):
     except UnicodeDecodeError:
         return None
     start = contract.first_char(text)
+    if start == '"':  # a JSON string holding the body (old clients): only what it holds is read
+        try:
+            inner = None if contract.may_hold_surrogate(text) else _read_text(raw)
+        except msgspec.DecodeError:
+            return None
+        return _fast(inner) if inner is not None and contract.first_char(inner) in ('[', '{') else None
     if (start not in ('[', '{') or _ESCAPES.search(text) or contract.may_hold_surrogate(text)
             or contract.too_deep(text)):
         return None
