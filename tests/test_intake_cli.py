@@ -7,6 +7,7 @@ import simplejson
 import sqlalchemy as sa
 
 from fls_dev.loopback.shops import make_order
+from rattail_fls.sales import files
 
 from conftest import make_shop, rattail
 
@@ -22,7 +23,7 @@ def stored(shards, shard, rp):
         return conn.execute(sa.text("SELECT count(*) FROM sale WHERE retail_point_id = :r"), {'r': rp}).scalar()
 
 
-def test_import_fls_sales_from_files(databases, app, shards, tmp_path):
+def test_import_fls_sales_from_files(databases, config, app, shards, tmp_path):
     make_shop(app, shards, 8201, 's02')
     rng = random.Random(8)
     orders = [make_order(rng, 8201, DAY, n) for n in range(6)]
@@ -46,6 +47,26 @@ def test_import_fls_sales_from_files(databases, app, shards, tmp_path):
     again = rattail(path, 'import-fls-sales', '--input-dir', str(tmp_path), check=False).stdout
     assert 'sales created: 0, replaced: 0, duplicate: 6' in again
     assert stored(shards, 's02', 8201) == 6
+    with config.appdb_engine.connect() as conn:  # the inbox keeps each order as the file held it
+        bodies = dict(conn.execute(sa.text("SELECT sale_num, body FROM fls_inbox WHERE source = 'file' "
+                                           "AND retail_point_id = 8201 AND status <> 'rejected'")).all())
+    assert bodies == {o['sale_num']: dump(o) for o in orders}
+
+
+def test_files_are_read_as_held(tmp_path):
+    """Each order's text as the file holds it, read by the fast reader; a line that is not one
+    order is the models' to refuse; a broken line is refused by itself."""
+    orders = [make_order(random.Random(4), 8203, DAY, n) for n in range(3)]
+    (tmp_path / 'list.json').write_text(' [ ' + ' ,\n'.join(dump(o) for o in orders) + ' ]\n')
+    (tmp_path / 'lines.jsonl').write_text(f"{dump(orders[0])}\n\n[{dump(orders[1])}]\n{{broken\n")
+    read = list(files.read_orders(tmp_path / 'list.json'))
+    assert [(where, text) for where, _, _, text, _ in read] == [(f'list.json[{i}]', dump(o))
+                                                                 for i, o in enumerate(orders)]
+    assert all(sale is not None and errors is None for _, _, errors, _, sale in read)
+    one, listed, broken = files.read_orders(tmp_path / 'lines.jsonl')
+    assert one[0] == 'lines.jsonl:1' and one[3] == dump(orders[0]) and one[4] is not None
+    assert listed[0] == 'lines.jsonl:3' and isinstance(listed[1], list) and listed[4] is None
+    assert broken[0] == 'lines.jsonl:4' and broken[2][0]['field'] == 'lines.jsonl:4'
 
 
 def test_inbox_commands_show_and_replay_a_fixed_row(databases, app, shards, tmp_path):

@@ -2,7 +2,9 @@
 
 Files -> the intake (validated once, kept in the inbox, rejected ones too) ->
 exactly those rows processed in place -> bulk writes.  A file holds one order,
-a list of orders, a double-encoded order, or JSON lines.
+a list of orders, a double-encoded order, or JSON lines (one order a line).  Read as the
+HTTP door reads a body (:func:`.contract_fast.read_sales`): the inbox keeps each order's text
+as the file holds it.
 """
 
 import logging
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from rattail_fls import config as fls_config
 from rattail_fls.db.model.inbox import DEAD, DONE, DUPLICATE, PENDING, REJECTED, REPLACED, SUPERSEDED
-from rattail_fls.sales import contract
+from rattail_fls.sales import contract, contract_fast
 
 log = logging.getLogger(__name__)
 
@@ -21,23 +23,30 @@ OUTCOMES = (DONE, REPLACED, DUPLICATE, SUPERSEDED, REJECTED, PENDING, DEAD)
 
 
 def read_orders(path):
-    """Yield ``(where, order_or_None, errors)`` for every order in one file."""
+    """Yield ``(where, order_or_line, errors, text, read)`` for every order in one file: its text as
+    the file holds it and, where the fast reader took it, the order as read
+    (:func:`.contract_fast.read_sales`; None: the models validate it)."""
     text = path.read_text(encoding='utf-8', errors='replace')
     try:
-        value = contract.decode_body(text)
+        orders, texts, read = contract_fast.read_sales(text)
     except contract.Invalid:
-        value = None
-    if value is not None:
-        for i, order in enumerate(value if isinstance(value, list) else [value]):
-            yield f"{path.name}[{i}]", order, None
+        orders = None
+    if orders is not None:
+        for i, item in enumerate(zip(orders, texts, read)):
+            yield f"{path.name}[{i}]", item[0], None, *item[1:]
         return
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
+        where = f"{path.name}:{number}"
         try:
-            yield f"{path.name}:{number}", contract.decode_body(line), None
+            if contract.first_char(line) == '{':  # one order: the fast reader's
+                (order,), (order_text,), (order_read,) = contract_fast.read_sales(line)
+                yield where, order, None, order_text, order_read
+            else:  # anything else is one value, the models' to refuse or take
+                yield where, contract.decode_body(line), None, None, None
         except contract.Invalid as invalid:
-            yield f"{path.name}:{number}", line, [dict(e, field=f"{path.name}:{number}") for e in invalid.errors]
+            yield where, line, [dict(e, field=where) for e in invalid.errors], None, None
 
 
 class SalesFiles:
@@ -69,19 +78,20 @@ class SalesFiles:
     def _import_chunk(self, chunk, user_uuid):
         """Through the door (validated once, stored normalised), then exactly these rows are processed."""
         counts = Counter()
-        broken = [(where, order, errors) for where, order, errors in chunk if errors]
-        readable = [(where, order) for where, order, errors in chunk if not errors]
+        broken = [(where, line, errors) for where, line, errors, _, _ in chunk if errors]
+        readable = [item for item in chunk if not item[2]]
         for where, _, errors in broken:
             log.warning("rejected %s: %s", where, contract.Invalid(errors))
         if broken:
             with self.config.appdb_engine.begin() as conn:
                 self.intake.keep_rejected(conn, [(line, errors) for _, line, errors in broken], 'file', user_uuid)
             counts[REJECTED] += len(broken)
-        submission = self.intake.submit_sales(None, [order for _, order in readable], source='file',
-                                              check_stored=False, user_uuid=user_uuid,
-                                              wake_workers=False)
+        submission = self.intake.submit_sales(
+            None, [order for _, order, _, _, _ in readable], source='file', check_stored=False,
+            user_uuid=user_uuid, wake_workers=False, texts=[text for _, _, _, text, _ in readable],
+            read=[read for *_, read in readable])
         pending = []
-        for (where, _), result in zip(readable, submission.results):
+        for (where, *_), result in zip(readable, submission.results):
             if result['status'] == REJECTED:
                 counts[REJECTED] += 1
                 log.warning("rejected %s: %s", where, contract.Invalid(result['errors']))
@@ -93,8 +103,8 @@ class SalesFiles:
     def _dry_run_chunk(self, chunk, user_uuid):
         """Validate and look for duplicates, writing nothing."""
         counts, valid = Counter(), []
-        for where, order, errors in chunk:
-            sale, errors = (None, errors) if errors else self.intake.check_sale(order)
+        for where, order, errors, _, read in chunk:
+            sale, errors = (None, errors) if errors else self.intake.check_sale(order, read)
             if errors:
                 counts[REJECTED] += 1
                 log.warning("would reject %s: %s", where, contract.Invalid(errors))
