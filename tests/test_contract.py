@@ -8,6 +8,7 @@ import json
 import random
 
 import pytest
+import simplejson
 import sqlalchemy as sa
 import pydantic
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -432,6 +433,7 @@ def test_fast_path_leaves_each_wrong_value_to_the_models(prefix, name, column, v
     lambda o: o.update(confirmed_on='2026-11-20T10:00:00.1234567'), lambda o: o.update(confirmed_on=''),
     lambda o: o.update(extra={'deep': [[{'x': 1.5}]], 'text': 'a:b'}, name='x' * 1000),
     lambda o: o.update(sale_num='', remarks='a\x00b'), lambda o: o.update(customer_name='é:\U0001f600'),
+    lambda o: o.update(customer_name='\U0001f600' * 1000), lambda o: o.update(remarks='\U0001f600' * 1001),
 ])
 def test_fast_path_agrees_on_quirks(change):
     order = good()
@@ -439,6 +441,8 @@ def test_fast_path_agrees_on_quirks(change):
     assert_agrees(jsontext.dumps([order]).encode())
     assert_agrees(jsontext.dumps(order).encode())
     assert_agrees(json.dumps(jsontext.dumps(order)).encode())  # double-encoded
+    # text as UTF-8, not \u escapes (a length counts characters, not bytes)
+    assert_agrees(simplejson.dumps(order, use_decimal=True, ensure_ascii=False).encode())
 
 
 @pytest.mark.parametrize('body', [
