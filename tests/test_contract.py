@@ -506,3 +506,10 @@ def test_depth_check_is_exact(value, wrap, objects):
         value = {'k': value} if objects else [value]
         objects = not objects if wrap % 3 else objects
     assert contract.too_deep(json.dumps(value)) == (_depth(value) > contract.MAX_DEPTH)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | JSON.map(lambda v: json.dumps(v, default=str).encode())
+       | JSON.map(lambda v: json.dumps(json.dumps(v, default=str)).encode()))
+def test_any_bytes_are_read_or_refused_as_the_models_do(raw):
+    assert_agrees(raw)

@@ -61,6 +61,9 @@ def _compile(model):
     gives, or raises :class:`_ToModels` or ValueError."""
     fields, empties, required, optional, rows = [], [], [], [], []
     for name, info in model.model_fields.items():
+        if model is not contract.SaleOrder and info.alias and info.alias != name:
+            raise TypeError(f"{model.__name__}.{name}: only the order's own fields may have an alias "
+                            "(read_sales looks for their Python names there alone)")
         mark = next(m for m in info.metadata if isinstance(m, (contract.Stored, contract.Rows)))
         if isinstance(mark, contract.Rows):
             struct, finish_row = _compile(mark.model)
@@ -170,6 +173,9 @@ def _fast(raw):
                 raise _ToModels
             sales.append(_finish_order(_read_order(item)))
         except (msgspec.DecodeError, _ToModels, ValueError):  # ValidationError is a DecodeError
-            orders[index] = contract.decode_value(item)  # json's value, as the models always see
+            try:
+                orders[index] = contract.decode_value(item)  # json's value, as the models always see
+            except ValueError:
+                return None  # what json does not take, the models refuse for the whole body
             sales.append(None)
     return orders, texts, sales
