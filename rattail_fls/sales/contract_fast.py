@@ -4,8 +4,8 @@
 fields is compiled here, from the column it lands in (its :class:`~.contract.Stored` or
 :class:`~.contract.Rows` mark), into a ``msgspec.Struct`` field with the same bounds, and
 finished with the models' own coercions (rounding, dates, Odoo's ``false``).  A body is read in
-C, once to split its orders keeping each one's text as sent, once for the duplicate-key check,
-once into the structs.
+C, once to split its orders keeping each one's text as sent, once into values (for the
+duplicate-key check), which are then converted into the structs.
 
 The fast path only ever says yes.  Whatever it does not take as it is (any refusal, any quirk
 the models coerce, such as digit strings or a name instead of its alias) goes to the models,
@@ -111,7 +111,6 @@ _Order, _finish_order = _compile(contract.SaleOrder)
 #: fields the models also take by their Python name (``populate_by_name``): the models' to read
 _RENAMED = frozenset(name for name, info in contract.SaleOrder.model_fields.items()
                      if info.alias and info.alias != name)
-_read_order = msgspec.json.Decoder(_Order).decode
 _split = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _read_any = msgspec.json.Decoder(float_hook=D).decode
 _read_text = msgspec.json.Decoder(str).decode
@@ -171,7 +170,7 @@ def _fast(raw):
         try:
             if not isinstance(order, dict) or not _RENAMED.isdisjoint(order):
                 raise _ToModels
-            sales.append(_finish_order(_read_order(item)))
+            sales.append(_finish_order(msgspec.convert(order, _Order)))  # as strict as decoding it
         except (msgspec.DecodeError, _ToModels, ValueError):  # ValidationError is a DecodeError
             try:
                 orders[index] = contract.decode_value(item)  # json's value, as the models always see
