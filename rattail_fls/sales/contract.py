@@ -396,7 +396,8 @@ def optional(column, **kwargs):
     """A field that may be missing, ``null``, ``""`` or Odoo's ``false`` (all stored as NULL);
     for a boolean, ``false`` is the value false."""
     empty = _odoo_empty if not isinstance(column.type, sa.Boolean) else (lambda v: None if v == '' else v)
-    return Annotated[Optional[column_type(column, **kwargs)], BeforeValidator(empty), Stored(column, False, **kwargs)]
+    return Annotated[Optional[column_type(column, **kwargs)], BeforeValidator(empty),
+                     Stored(column, False, **kwargs)]
 
 
 def _empty_list(value):

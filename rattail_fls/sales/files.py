@@ -79,7 +79,7 @@ class SalesFiles:
         """Through the door (validated once, stored normalised), then exactly these rows are processed."""
         counts = Counter()
         broken = [(where, line, errors) for where, line, errors, _, _ in chunk if errors]
-        readable = [item for item in chunk if not item[2]]
+        readable = [(where, order, errors, text, read) for where, order, errors, text, read in chunk if not errors]
         for where, _, errors in broken:
             log.warning("rejected %s: %s", where, contract.Invalid(errors))
         if broken:

@@ -120,8 +120,9 @@ class Intake:
         """Validate and store ``orders`` (decoded JSON values) sent by ``principal``; wake the workers.
 
         ``texts``: each order's JSON text as sent (:func:`contract.decode_body`), kept as its
-        body; without them (or for a None among them), the body is the order encoded again.  ``read``: each order as
-        :func:`.contract_fast.read_sales` normalised it, or None (the models validate it).
+        body; without them (or for a None among them), the body is the order encoded again.
+        ``read``: each order as :func:`.contract_fast.read_sales` normalised it, or None (the
+        models validate it).
 
         Raises :class:`Forbidden` before storing anything.
         With ``check_stored``, sales already stored with the same content are
