@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, List, Optional
 
+import msgspec
 import sqlalchemy as sa
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError,
                       WithJsonSchema)
@@ -77,6 +78,7 @@ def _unique_keys(pairs):
 
 
 _decoder = json.JSONDecoder(parse_float=D, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+_split = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _SURROGATE_ESCAPE = re.compile(r'\\u[dD][89a-fA-F][0-9a-fA-F]{2}')
 _DEPTH = {'[': 1, '{': 1, ']': -1, '}': -1}
@@ -137,51 +139,27 @@ def _has_surrogate(value):
     return False
 
 
-def _array(text, opening, texts):
-    """The JSON array ``text`` (its ``[`` at ``opening``), decoding one element at a time so as to
-    append each one's text to ``texts``: what the shop sent for it, stored as it came.  Anything
-    unexpected is left to the whole decode, which raises json's own message (or, if it passes,
-    re-encodes)."""
-    scan, space, values, start = _decoder.scan_once, _SPACE.match, [], len(texts)
-    try:
-        i = space(text, opening + 1).end()
-        if text[i:i + 1] == ']':
-            i += 1
-        else:
-            while True:
-                value, end = scan(text, i)
-                values.append(value)
-                texts.append(text[i:end])
-                i = space(text, end).end()
-                if text[i:i + 1] != ',':
-                    break
-                i = space(text, i + 1).end()
-            if text[i:i + 1] != ']':
-                raise ValueError
-            i += 1
-        if space(text, i).end() != len(text):
-            raise ValueError
-    except (ValueError, StopIteration):
-        del texts[start:]
-        values = _decoder.decode(text)
-        texts.extend(jsontext.dumps(value) for value in values)
-    return values
+def element_texts(text):
+    """Each element's JSON text as it stands in the JSON array ``text`` (str or bytes): what the
+    shop sent for it, to be stored as it came.  msgspec.DecodeError if ``text`` is not one."""
+    return [bytes(item).decode('utf-8') for item in _split(text)]
 
 
 def _parse(text, what, texts=None):
-    first = _SPACE.match(text).end()  # where the value starts
     # a string (a double-encoded body) nests nothing: only what it holds is measured
-    if text[first:first + 1] != '"' and too_deep(text):
+    if first_char(text) != '"' and too_deep(text):
         raise Invalid([error('body', f'{what} is nested deeper than {MAX_DEPTH} levels')])
     try:
-        if texts is not None and text[first:first + 1] == '[':
-            value = _array(text, first, texts)
-        else:
-            value = _decoder.decode(text)
-            if texts is not None:
-                texts.append(text.strip(JSON_WHITESPACE))
+        value = _decoder.decode(text)
     except ValueError as exc:
         raise Invalid([error('body', f'{what} is not valid JSON ({exc})')]) from None
+    if texts is not None and isinstance(value, list):
+        try:
+            texts.extend(element_texts(text))
+        except (msgspec.DecodeError, UnicodeError):  # what msgspec does not split: encoded again
+            texts.extend(jsontext.dumps(item) for item in value)
+    elif texts is not None:
+        texts.append(text.strip(JSON_WHITESPACE))
     if may_hold_surrogate(text) and _has_surrogate(value):
         raise Invalid([error('body', f'{what} holds a lone UTF-16 surrogate (\\ud800-\\udfff), '
                                      'which is not a character')])

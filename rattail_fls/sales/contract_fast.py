@@ -111,7 +111,6 @@ _Order, _finish_order = _compile(contract.SaleOrder)
 #: fields the models also take by their Python name (``populate_by_name``): the models' to read
 _RENAMED = frozenset(name for name, info in contract.SaleOrder.model_fields.items()
                      if info.alias and info.alias != name)
-_split = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _read_any = msgspec.json.Decoder(float_hook=D).decode
 _read_text = msgspec.json.Decoder(str).decode
 _encode = msgspec.json.encode
@@ -155,7 +154,7 @@ def _fast(raw):
         return None
     try:
         if start == '[':
-            texts = [bytes(item).decode('utf-8') for item in _split(raw)]
+            texts = contract.element_texts(raw)
         else:
             texts = [text.strip(contract.JSON_WHITESPACE)]
         orders = [_read_any(item) for item in texts]
