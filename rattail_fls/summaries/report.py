@@ -11,7 +11,7 @@ class Report:
 
     outcomes: list = field(default_factory=list)
     #: Live summaries in the selection that this run did not push and that are
-    #: not delivered: held ones, failed ones not due (yet, or ever), ones being sent.
+    #: not delivered: held ones, failed ones not due (yet, or ever), ones being sent by another run.
     waiting: list = field(default_factory=list)
     #: Retiring superseded Odoo records through the external API: one outcome dict each.
     retired: list = field(default_factory=list)
@@ -22,10 +22,12 @@ class Report:
         return [o for o in self.outcomes if o['outcome'] == outcome]
 
     def counts(self):
-        """``{'sent', 'failed', 'held', 'skipped', 'would_send'}``: failed and held include waiting ones."""
+        """``{'sent', 'failed', 'held', 'skipped', 'would_send'}``: failed and held include waiting ones;
+        one being sent by another run is skipped here (that run reports its outcome, and one left
+        ``sending`` by a run that stopped is held by the first run after its claim lapses)."""
         counts = {name.value: len(self.by(name)) for name in PushOutcome}
         for row in self.waiting:
-            counts[PushOutcome.HELD if row['status'] == SummaryStatus.HELD else PushOutcome.FAILED] += 1
+            counts[_WAITING_AS[row['status']]] += 1
         return counts
 
     @property
@@ -33,6 +35,10 @@ class Report:
         counts = self.counts()
         return (not counts[PushOutcome.FAILED] and not counts[PushOutcome.HELD]
                 and all(r['outcome'] == PushOutcome.SENT for r in self.retired))
+
+
+_WAITING_AS = {SummaryStatus.HELD: PushOutcome.HELD, SummaryStatus.FAILED: PushOutcome.FAILED,
+               SummaryStatus.SENDING: PushOutcome.SKIPPED}
 
 
 def outcome(row, what, message, status, result=None, **extra):
