@@ -20,6 +20,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -304,6 +305,12 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = 30  # a stalled client must not hold a thread forever
 
+    def parse_request(self):
+        # Answered ``delay`` after the request line arrived, parsing and handling included (as a
+        # remote Odoo with that latency answers), not ``delay`` plus this server's own Python.
+        self._due = time.monotonic() + self.server.loopback.delay
+        return super().parse_request()
+
     def do_POST(self):
         self._handle()
 
@@ -317,8 +324,6 @@ class _Handler(BaseHTTPRequestHandler):
         behaviour = loopback._next_behaviour()
         # Read the body first: closing with unread data makes the client see a reset.
         raw = self.rfile.read(int(self.headers.get('Content-Length') or 0))
-        if loopback.delay and loopback._pause(loopback.delay):
-            return
         if behaviour in _FRONT:
             self._front(behaviour, loopback)
             return
@@ -399,11 +404,19 @@ class _Handler(BaseHTTPRequestHandler):
             local_data_id = loopback._create(body)
             if behaviour == 'success_lost':
                 self.close_connection = True
+                self._wait_due()
                 return  # created, but the answer never leaves
             result = {'local_data_id': local_data_id, 'status': 'Success'}
         self._json({'jsonrpc': '2.0', 'id': request_id, 'result': result})
 
+    def _wait_due(self):
+        """Sleep until the answer is due; True if the server is stopping (the answer is dropped)."""
+        remaining = self._due - time.monotonic()
+        return remaining > 0 and self.server.loopback._pause(remaining)
+
     def _send(self, code, content_type, payload, headers=None):
+        if self._wait_due():
+            return
         data = payload.encode('utf-8')
         self.send_response(code)
         self.send_header('Content-Type', content_type)
