@@ -185,6 +185,13 @@ class RssSampler(threading.Thread):
         return quarter, self.samples[-1][1][name]
 
 
+def machine_cpu_seconds():
+    """CPU seconds the whole machine has been busy (``/proc/stat``): with the processes' own, what
+    the rest cost (PostgreSQL, Redis, and whatever else runs on the machine)."""
+    fields = [int(v) for v in Path('/proc/stat').read_text().split('\n', 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf('SC_CLK_TCK')  # less idle and iowait
+
+
 def cpu_seconds(pids):
     """User + system CPU time used so far by ``pids`` (robust to other load on the machine)."""
     ticks = os.sysconf('SC_CLK_TCK')
@@ -347,13 +354,14 @@ class Bench:
             bodies = [simplejson.dumps(batch_orders[i:i + 500], use_decimal=True)
                       for i in range(0, len(batch_orders), 500)]
             intake_pids, worker_pids = [intake.pid, *children(intake.pid)], [p.pid for p in processes]
-            cpu = cpu_seconds(intake_pids), cpu_seconds(worker_pids)
+            cpu = cpu_seconds(intake_pids), cpu_seconds(worker_pids), machine_cpu_seconds()
             start = time.perf_counter()
             post_all(url, self.token, bodies, '/api/fls/sales', clients=4)
             timings['accepted'] = time.perf_counter() - start
             wait_stored(self.engines, len(batch_orders))
             timings['batch'] = time.perf_counter() - start
-            timings['batch_cpu'] = cpu_seconds(intake_pids) - cpu[0], cpu_seconds(worker_pids) - cpu[1]
+            timings['batch_cpu'] = (cpu_seconds(intake_pids) - cpu[0], cpu_seconds(worker_pids) - cpu[1],
+                                    machine_cpu_seconds() - cpu[2])
             sampler.stop()
             timings['rss_growth'] = {name: sampler.growth(name) for name in ('worker', 'intake')}
 
@@ -362,7 +370,7 @@ class Bench:
                     continue
                 before = stored_sales(self.engines)
                 bodies = [simplejson.dumps(simplejson.dumps(o, use_decimal=True)) for o in orders]
-                cpu = cpu_seconds(intake_pids), cpu_seconds(worker_pids)
+                cpu = cpu_seconds(intake_pids), cpu_seconds(worker_pids), machine_cpu_seconds()
                 start = time.perf_counter()
                 timings[f'{key}_client_ms'] = post_all(url, self.token, bodies, '/sales/enqueue_sales/',
                                                        clients=clients) * 1000 / len(orders)
@@ -371,6 +379,7 @@ class Bench:
                 timings[key] = time.perf_counter() - start
                 timings[f'{key}_cpu'] = [(cpu_seconds(p) - c) * 1000 / len(orders)
                                          for p, c in zip((intake_pids, worker_pids), cpu)]
+                timings[f'{key}_machine_ms'] = (machine_cpu_seconds() - cpu[2]) * 1000 / len(orders)
             timings['worker_rss'] = peak_rss_mb([p.pid for p in processes])
             timings['intake_rss'] = peak_rss_mb([intake.pid, *children(intake.pid)])
         finally:
@@ -416,7 +425,8 @@ def measure(storage, pg_server, args):
     naive_rate = lines_of(naive_orders) / naive_time
     return [
         ("batch (500 orders/request)", f"{batch_rate:,.0f} lines/s ({t['batch']:.1f}s; accepted {t['accepted']:.1f}s)"),
-        ("batch CPU intake / workers", f"{t['batch_cpu'][0]:.1f}s / {t['batch_cpu'][1]:.1f}s"),
+        ("batch CPU intake / workers / all", f"{t['batch_cpu'][0]:.1f}s / {t['batch_cpu'][1]:.1f}s / "
+                                             f"{t['batch_cpu'][2]:.1f}s of {os.cpu_count() * t['batch']:.1f}s"),
         ("single (1 order/request)", f"{single_rate:,.0f} lines/s, {len(single_orders) / t['single']:,.0f} "
                                      f"sales/s stored ({t['single']:.1f}s; "
                                      f"{len(single_orders) / t['single_accepted']:,.0f} req/s accepted; "
@@ -441,9 +451,9 @@ def measure(storage, pg_server, args):
 def cpu_per_sale(timings, key):
     """The CPU each sale cost the intake, the workers and the bench's client: figures the machine's
     noise moves less than the rates."""
-    ms = timings[f'{key}_cpu']
-    return (f"CPU per sale: intake {ms[0]:.1f} ms, workers {ms[1]:.1f} ms, "
-            f"client {timings[f'{key}_client_ms']:.2f} ms")
+    ms, client = timings[f'{key}_cpu'], timings[f'{key}_client_ms']
+    return (f"CPU per sale: intake {ms[0]:.1f} ms, workers {ms[1]:.1f} ms, client {client:.2f} ms, "
+            f"the rest {timings[f'{key}_machine_ms'] - ms[0] - ms[1] - client:.1f} ms")
 
 
 def scale(storage, pg_server, args):
