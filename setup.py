@@ -57,11 +57,13 @@ setup(
     extras_require={
         # the intake under gunicorn (app/intake.gunicorn.conf.py.example) instead of waitress
         'gunicorn': ['gunicorn>=23'],
+        # the intake under granian (app/intake.granian.env.example)
+        'granian': ['granian>=2.8'],
         # hypothesis: property-based tests;
         # selenium drives Debian's chromium + chromium-driver (tests/test_browser.py);
-        # gunicorn: the test of its configuration, and bench/ingest.py --server gunicorn
+        # gunicorn, granian: the tests of their configurations, and bench/ingest.py --server
         'tests': ['pytest>=8', 'WebTest>=3', 'hypothesis>=6.100', 'selenium>=4.20',
-                  'gunicorn>=23'],
+                  'gunicorn>=23', 'granian>=2.8'],
     },
     entry_points={
         'wutta.config.extensions': [

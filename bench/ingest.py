@@ -235,7 +235,7 @@ def main():
     parser.add_argument('--naive', type=int, default=size['naive'])
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--server', choices=SERVERS, default=SERVERS[0],
-                        help=f"intake server: waitress threads or gunicorn processes (default {SERVERS[0]}; see the README)")
+                        help=f"intake server: waitress threads, gunicorn or granian processes (default {SERVERS[0]}; see the README)")
     parser.add_argument('--scale', action='store_true',
                         help=f"batch and single paths for {SCALE_WORKERS} workers x {SCALE_SHARDS} shards")
     parser.add_argument('--scale-orders', type=int, default=size['scale_orders'])

@@ -1,5 +1,6 @@
 """Run the intake API under pserve in the background, as in production (demo, benches)."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -20,15 +21,17 @@ def free_port():
         return sock.getsockname()[1]
 
 
-#: ``start_intake(kind=...)``: waitress threads (app/intake.conf.example) or gunicorn processes.
-SERVERS = ('waitress', 'gunicorn')
+#: ``start_intake(kind=...)``: waitress threads (app/intake.conf.example), gunicorn or granian processes.
+SERVERS = ('waitress', 'gunicorn', 'granian')
 
 
 def start_intake(rattail_conf, threads=8, server=None, kind='waitress', processes=3):
     """Write ``intake.conf`` (from the example) next to ``rattail_conf`` and serve it.
 
     ``kind='gunicorn'``: ``processes`` gunicorn workers with the settings of
-    ``app/intake.gunicorn.conf.py.example``; ``kind='waitress'``: pserve with
+    ``app/intake.gunicorn.conf.py.example``; ``kind='granian'``: ``processes``
+    granian workers of ``threads`` threads each, the rest of
+    ``app/intake.granian.env.example``; ``kind='waitress'``: pserve with
     ``threads``, ``server`` overriding more ``[server:main]`` settings.
     Returns ``(process, url)``; raises RuntimeError if it does not answer.
     """
@@ -39,12 +42,18 @@ def start_intake(rattail_conf, threads=8, server=None, kind='waitress', processe
         ('app:main', 'rattail.config'): str(rattail_conf),
         ('server:main', 'port'): str(port), ('server:main', 'threads'): str(threads),
         **{('server:main', key): str(value) for key, value in (server or {}).items()}})
+    env = dict(os.environ)
     if kind == 'gunicorn':
         command = [str(BIN / 'gunicorn'), '--config', str(ROOT / 'app' / 'intake.gunicorn.conf.py.example'),
                    '--paste', str(ini), '--bind', f'127.0.0.1:{port}', '--workers', str(processes)]
+    elif kind == 'granian':
+        env.update(read_env_file(ROOT / 'app' / 'intake.granian.env.example'),
+                   FLS_INTAKE_INI=str(ini), GRANIAN_PORT=str(port), GRANIAN_WORKERS=str(processes),
+                   GRANIAN_BLOCKING_THREADS=str(threads))
+        command = [str(BIN / 'granian'), 'rattail_fls.web.intake:granian_app']
     else:
         command = [str(BIN / 'pserve'), f'file+ini:{ini}']
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f'http://127.0.0.1:{port}'
     for _ in range(150):
         try:
@@ -54,6 +63,16 @@ def start_intake(rattail_conf, threads=8, server=None, kind='waitress', processe
             time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"the intake API did not start: try `pserve file+ini:{ini}`")
+
+
+def read_env_file(path):
+    """``KEY=VALUE`` lines of an environment file (systemd's ``EnvironmentFile``), comments skipped."""
+    pairs = {}
+    for line in Path(path).read_text(encoding='utf-8').splitlines():
+        if line.strip() and not line.lstrip().startswith('#'):
+            key, value = line.split('=', 1)
+            pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def write_web_conf(rattail_conf, port=9080):

@@ -23,7 +23,7 @@ from rq import Worker
 from fls_dev.config import render
 from fls_dev.loopback.odoo import LoopbackOdoo
 from fls_dev.loopback.shops import generate_orders, recent_days
-from fls_dev.server import free_port
+from fls_dev.server import free_port, read_env_file
 
 from coreenv import core_env
 from conftest import ROOT
@@ -109,21 +109,28 @@ def install(tmp_path_factory):
                                                     ('rattail_fls', 'intake.batch_size'): '5'})
         (app / 'rattail.conf').write_text(conf)
         (app / 'quiet.conf').write_text(conf)
-        ports = {'web': free_port(), 'intake': free_port()}
+        ports = {'web': free_port(), 'intake': free_port(), 'intake-granian': free_port()}
         (app / 'web.conf').write_text(render((ROOT / 'app' / 'web.conf.example').read_text(), {
             ('server:main', 'port'): str(ports['web']),
             ('app:main', 'beaker.session.secret'): 'test-only-secret'}))
         (app / 'intake.conf').write_text(render((ROOT / 'app' / 'intake.conf.example').read_text(), {
             ('server:main', 'port'): str(ports['intake'])}))
+        (app / 'intake.granian.env').write_text(re.sub(
+            r'(?m)^GRANIAN_PORT=.*$', f"GRANIAN_PORT={ports['intake-granian']}",
+            (ROOT / 'app' / 'intake.granian.env.example').read_text()))
         env.cli('make-user', 'shop901', '--no-password')
         env.cli('fls-shards', 'assign', '901', 's01', '--name', 'Deploy shop')
         token = env.cli('fls-tokens', 'create', 'shop901', '--retail-point', '901').stdout.split()[-1]
         yield {'root': root, 'env': env, 'ports': ports, 'token': token}
 
 
-def start(argv, root):
+def start(argv, root, service=None):
+    """Run ``argv`` in ``root``, with the unit's ``EnvironmentFile`` if ``service`` names one."""
+    env = dict(os.environ)
+    if service and 'EnvironmentFile' in service:
+        env.update(read_env_file(service['EnvironmentFile'].replace(PREFIX, str(root))))
     return subprocess.Popen(argv, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
 
 
 def wait_for(check, what, process):
@@ -150,11 +157,12 @@ def stop_within(process, seconds):
         raise AssertionError(f"still running {seconds}s after SIGTERM")
 
 
-@pytest.mark.parametrize('name, path', [('fls-web', '/login'), ('fls-intake', '/api/fls/health')])
+@pytest.mark.parametrize('name, path', [('fls-web', '/login'), ('fls-intake', '/api/fls/health'),
+                                        ('fls-intake-granian', '/api/fls/health')])
 def test_web_services_come_up_and_stop(name, path, install):
     service = unit(SYSTEMD / f'{name}.service')['Service']
-    process = start(systemd_argv(service['ExecStart'], install['root']), install['root'])
-    port = install['ports'][name.split('-')[1]]
+    process = start(systemd_argv(service['ExecStart'], install['root']), install['root'], service)
+    port = install['ports'][name.split('-', 1)[1]]
     wait_for(lambda: requests.get(f'http://127.0.0.1:{port}{path}', timeout=5).status_code == 200,
              name, process)
     stop_within(process, int(service['TimeoutStopSec']))

@@ -71,13 +71,15 @@ def test_idle_half_open_connections_are_closed(served):
     assert requests.get(url + '/api/fls/health', timeout=60).status_code == 200
 
 
-def test_gunicorn_configuration_serves_the_intake(databases, shards, redis_conn, config, app):
-    """app/intake.gunicorn.conf.py.example (the measured alternative, README): each worker
-    process answers a sale after its commit, and the sale is stored."""
-    process, url = start_intake(databases['config_path'], kind='gunicorn', processes=2)
+@pytest.mark.parametrize('kind, rp', [('gunicorn', 8402), ('granian', 8403)])
+def test_process_servers_serve_the_intake(databases, shards, redis_conn, config, app, kind, rp):
+    """app/intake.gunicorn.conf.py.example and app/intake.granian.env.example (the measured
+    alternatives, README): each worker process answers a sale after its commit, and the sale
+    is stored."""
+    process, url = start_intake(databases['config_path'], kind=kind, processes=2)
     try:
-        token = make_shop(app, shards, 8402, 's01')
-        order = make_order(random.Random(8402), 8402, datetime.date.today() - datetime.timedelta(days=1), 1)
+        token = make_shop(app, shards, rp, 's01')
+        order = make_order(random.Random(rp), rp, datetime.date.today() - datetime.timedelta(days=1), 1)
         headers = {'Authorization': f'Token {token}', 'Content-Type': 'application/json'}
         answers = [requests.post(url + '/sales/enqueue_sales/', timeout=60, headers=headers,
                                  data=simplejson.dumps(dict(order, sale_num=f"G-{n}"), use_decimal=True))
@@ -89,5 +91,12 @@ def test_gunicorn_configuration_serves_the_intake(databases, shards, redis_conn,
         process.wait(timeout=60)
     run_workers(config)
     with shards.begin('s01') as conn:
-        stored = conn.execute(sa.text("SELECT count(*) FROM sale WHERE retail_point_id = 8402")).scalar()
+        stored = conn.execute(sa.text("SELECT count(*) FROM sale WHERE retail_point_id = :rp"), {'rp': rp}).scalar()
     assert stored == 4
+
+
+def test_granian_factory_names_a_missing_paste_file(monkeypatch, tmp_path):
+    from rattail_fls.web.intake import granian_app
+    monkeypatch.setenv('FLS_INTAKE_INI', str(tmp_path / 'intake.conf'))
+    with pytest.raises(RuntimeError, match=r'FLS_INTAKE_INI: no such file .*intake\.conf'):
+        granian_app()

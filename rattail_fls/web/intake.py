@@ -249,3 +249,15 @@ def main(global_config, **settings):
     # allocations set off no longer walk it (a quarter of a 500-order request's time).
     gc.freeze()
     return app
+
+
+def granian_app():
+    """The app for granian's ``--factory`` (``rattail_fls.web.intake:granian_app``): ``[app:main]``
+    of the paste file that ``FLS_INTAKE_INI`` names (default ``app/intake.conf``), as pserve loads it."""
+    import os
+    from paste.deploy import loadapp
+    path = os.path.abspath(os.environ.get('FLS_INTAKE_INI', 'app/intake.conf'))
+    if not os.path.isfile(path):
+        raise RuntimeError(f"FLS_INTAKE_INI: no such file {path} (the paste file whose [app:main] "
+                           "is the intake, e.g. app/intake.conf from app/intake.conf.example)")
+    return loadapp('config:' + path)
