@@ -316,3 +316,29 @@ def test_redis_flushed_with_work_outstanding(config, shards, shops, intake_url, 
     run_workers(config)
     for sale in sales:
         assert len(stored(shards, 's02', 302, sale['sale_num'])[0]) == 1
+
+
+def test_accept_is_prepared_once_per_connection(config):
+    """The inbox INSERT is prepared once per database connection: it outlives a rolled-back
+    transaction, and a connection that replaced a broken one prepares it again."""
+    def prepared(conn):
+        return conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements "
+                                    "WHERE name = 'fls_inbox_accept'").scalar()
+
+    def item(n):
+        return {'body': f'{{"n": {n}}}', 'status': 'rejected', 'errors': '[]'}
+
+    with config.appdb_engine.connect() as conn:
+        rolled_back = conn.begin()
+        inbox.accept(conn, [item(1)], 'sale', 'file')
+        rolled_back.rollback()
+        with conn.begin():
+            keys = inbox.accept(conn, [item(2), item(3)], 'sale', 'file')
+        assert prepared(conn) == 1 and len(keys) == 2 and keys[0][1] < keys[1][1]
+        conn.invalidate()  # as after a lost server: the pool replaces the connection
+        with conn.begin():
+            again = inbox.accept(conn, [item(4)], 'sale', 'file')
+        assert prepared(conn) == 1 and again[0][1] > keys[1][1]
+        bodies = conn.execute(sa.text("SELECT body FROM fls_inbox WHERE id = ANY(:ids) ORDER BY id"),
+                              {'ids': [k[1] for k in keys + again]}).scalars().all()
+        assert bodies == ['{"n": 2}', '{"n": 3}', '{"n": 4}']

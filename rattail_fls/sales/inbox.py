@@ -1,7 +1,7 @@
 """Inbox table operations: accept, claim, settle, replay, prune.
 
-Every function takes a SQLAlchemy connection (or session) in a transaction and
-issues one statement per call, whatever the number of rows.
+Every function takes a SQLAlchemy connection (or session; :func:`accept` a connection) in a
+transaction and issues one statement per call, whatever the number of rows.
 """
 
 import datetime
@@ -16,24 +16,34 @@ INBOX = FlsInbox.__table__
 
 _ACCEPT_COLUMNS = {'retail_point_id': 'integer', 'sale_num': 'varchar', 'sale_date': 'date', 'body': 'text',
                    'sale_rows': 'text', 'status': 'varchar', 'errors': 'text'}
-# Built once: parsing a statement's text for its parameters cost a single-sale request ~80 µs.
-_ACCEPT = sa.text(f"""
+#: The statement's parameters and their types: the arrays of the rows' columns, then one value each.
+_ACCEPT_PARAMS = {**{name: f'{sqltype}[]' for name, sqltype in _ACCEPT_COLUMNS.items()},
+                  'kind': 'varchar', 'source': 'varchar', 'user_uuid': 'varchar'}
+_ACCEPT_NUMBER = {name: f'${n}' for n, name in enumerate(_ACCEPT_PARAMS, 1)}
+# Prepared once per database connection (PREPARE outlives a rollback and lasts as long as the
+# connection; SQLAlchemy clears the connection's ``info`` when it replaces it): parsed and
+# planned for every single-sale request, the INSERT cost PostgreSQL 0.29 ms of CPU, prepared 0.16.
+_PREPARED = 'fls_inbox_accept'
+_ACCEPT_PREPARE = f"""PREPARE {_PREPARED} ({', '.join(_ACCEPT_PARAMS.values())}) AS
     WITH input AS MATERIALIZED (
         SELECT nextval(pg_get_serial_sequence('fls_inbox', 'id')) AS id, u.*
-        FROM unnest({', '.join(f'CAST(:{name} AS {sqltype}[])' for name, sqltype in _ACCEPT_COLUMNS.items())})
+        FROM unnest({', '.join(_ACCEPT_NUMBER[name] for name in _ACCEPT_COLUMNS)})
              WITH ORDINALITY AS u({', '.join(_ACCEPT_COLUMNS)}, ord)),
     inserted AS (
         INSERT INTO fls_inbox (id, kind, source, user_uuid, attempts, {', '.join(_ACCEPT_COLUMNS)})
-        SELECT id, :kind, :source, :user_uuid, 0, {', '.join(_ACCEPT_COLUMNS)} FROM input
+        SELECT id, {_ACCEPT_NUMBER['kind']}, {_ACCEPT_NUMBER['source']}, {_ACCEPT_NUMBER['user_uuid']}, 0,
+               {', '.join(_ACCEPT_COLUMNS)} FROM input
         RETURNING received_on, id)
     SELECT inserted.received_on, inserted.id FROM input JOIN inserted USING (id)
-    ORDER BY input.ord""")
+    ORDER BY input.ord"""
+_ACCEPT_EXECUTE = (f"EXECUTE {_PREPARED} ("
+                   + ', '.join(f'CAST(%({name})s AS {sqltype})' for name, sqltype in _ACCEPT_PARAMS.items()) + ")")
 
 
 def accept(conn, items, kind, source, user_uuid=None):
     """Insert payloads; returns their ``(received_on, id)`` in the order of ``items``.
 
-    ``items``: dicts with ``body`` and optionally ``retail_point_id``,
+    ``conn``: a SQLAlchemy Connection.  ``items``: dicts with ``body`` and optionally ``retail_point_id``,
     ``sale_num``, ``sale_date``, ``sale_rows`` (the normalised sale, rendered for COPY), ``status``
     (default pending) and ``errors``.  Ids are drawn first and paired with the
     inputs by ordinality, so the pairing never rests on insertion order.
@@ -43,7 +53,11 @@ def accept(conn, items, kind, source, user_uuid=None):
     params = {name: [i.get(name) for i in items] for name in _ACCEPT_COLUMNS}
     params['status'] = [i.get('status', PENDING) for i in items]
     params.update(kind=kind, source=source, user_uuid=user_uuid)
-    return [tuple(r) for r in conn.execute(_ACCEPT, params)]
+    prepared = conn.connection.info  # kept with the database connection, across checkouts
+    if _PREPARED not in prepared:
+        conn.exec_driver_sql(_ACCEPT_PREPARE)
+        prepared[_PREPARED] = True
+    return [tuple(r) for r in conn.exec_driver_sql(_ACCEPT_EXECUTE, params)]
 
 
 def claim(conn, kind, limit, ids=(), only=False, skip_retail_points=()):
@@ -53,8 +67,12 @@ def claim(conn, kind, limit, ids=(), only=False, skip_retail_points=()):
     Rows of ``skip_retail_points`` (shops being moved) are left alone, so they
     never fill a batch and starve the other shops.
     """
-    columns = [INBOX.c.received_on, INBOX.c.id, INBOX.c.body, INBOX.c.sale, INBOX.c.sale_rows, INBOX.c.user_uuid,
-               INBOX.c.attempts, INBOX.c.retail_point_id, INBOX.c.sale_num, INBOX.c.sale_date]
+    # A row's body (and the older JSON ``sale``) only where nothing newer replaces it: a sale the
+    # door rendered is stored from ``sale_rows``, and its body is not decompressed and sent for nothing.
+    columns = [INBOX.c.received_on, INBOX.c.id,
+               sa.case((sa.and_(INBOX.c.sale_rows.is_(None), INBOX.c.sale.is_(None)), INBOX.c.body)).label('body'),
+               sa.case((INBOX.c.sale_rows.is_(None), INBOX.c.sale)).label('sale'), INBOX.c.sale_rows,
+               INBOX.c.user_uuid, INBOX.c.attempts, INBOX.c.retail_point_id, INBOX.c.sale_num, INBOX.c.sale_date]
     pending = sa.and_(INBOX.c.status == PENDING, INBOX.c.kind == kind,
                       sa.or_(INBOX.c.next_attempt_at.is_(None), INBOX.c.next_attempt_at <= sa.func.now()))
     if skip_retail_points:
