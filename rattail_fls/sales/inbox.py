@@ -1,7 +1,8 @@
 """Inbox table operations: accept, claim, settle, replay, prune.
 
-Every function takes a SQLAlchemy connection (or session; :func:`accept` a connection) in a
-transaction and issues one statement per call, whatever the number of rows.
+Every function takes a SQLAlchemy connection (or session; :func:`accept` a connection: its
+statement is prepared, :mod:`rattail_fls.db.prepared`) in a transaction and issues one statement
+per call, whatever the number of rows.
 """
 
 import datetime
@@ -9,6 +10,7 @@ import datetime
 import sqlalchemy as sa
 
 from rattail_fls.db import storage as st
+from rattail_fls.db.prepared import Prepared
 from rattail_fls.db.model.inbox import FlsInbox, PENDING, FINAL, REPLAYABLE
 
 INBOX = FlsInbox.__table__
@@ -16,28 +18,18 @@ INBOX = FlsInbox.__table__
 
 _ACCEPT_COLUMNS = {'retail_point_id': 'integer', 'sale_num': 'varchar', 'sale_date': 'date', 'body': 'text',
                    'sale_rows': 'text', 'status': 'varchar', 'errors': 'text'}
-#: The statement's parameters and their types: the arrays of the rows' columns, then one value each.
-_ACCEPT_PARAMS = {**{name: f'{sqltype}[]' for name, sqltype in _ACCEPT_COLUMNS.items()},
-                  'kind': 'varchar', 'source': 'varchar', 'user_uuid': 'varchar'}
-_ACCEPT_NUMBER = {name: f'${n}' for n, name in enumerate(_ACCEPT_PARAMS, 1)}
-# Prepared once per database connection (PREPARE outlives a rollback and lasts as long as the
-# connection; SQLAlchemy clears the connection's ``info`` when it replaces it): parsed and
-# planned for every single-sale request, the INSERT cost PostgreSQL 0.29 ms of CPU, prepared 0.16.
-_PREPARED = 'fls_inbox_accept'
-_ACCEPT_PREPARE = f"""PREPARE {_PREPARED} ({', '.join(_ACCEPT_PARAMS.values())}) AS
+_ACCEPT = Prepared('fls_inbox_accept', f"""
     WITH input AS MATERIALIZED (
         SELECT nextval(pg_get_serial_sequence('fls_inbox', 'id')) AS id, u.*
-        FROM unnest({', '.join(_ACCEPT_NUMBER[name] for name in _ACCEPT_COLUMNS)})
+        FROM unnest({', '.join(f':{name}' for name in _ACCEPT_COLUMNS)})
              WITH ORDINALITY AS u({', '.join(_ACCEPT_COLUMNS)}, ord)),
     inserted AS (
         INSERT INTO fls_inbox (id, kind, source, user_uuid, attempts, {', '.join(_ACCEPT_COLUMNS)})
-        SELECT id, {_ACCEPT_NUMBER['kind']}, {_ACCEPT_NUMBER['source']}, {_ACCEPT_NUMBER['user_uuid']}, 0,
-               {', '.join(_ACCEPT_COLUMNS)} FROM input
+        SELECT id, :kind, :source, :user_uuid, 0, {', '.join(_ACCEPT_COLUMNS)} FROM input
         RETURNING received_on, id)
     SELECT inserted.received_on, inserted.id FROM input JOIN inserted USING (id)
-    ORDER BY input.ord"""
-_ACCEPT_EXECUTE = (f"EXECUTE {_PREPARED} ("
-                   + ', '.join(f'CAST(%({name})s AS {sqltype})' for name, sqltype in _ACCEPT_PARAMS.items()) + ")")
+    ORDER BY input.ord""", {**{name: f'{sqltype}[]' for name, sqltype in _ACCEPT_COLUMNS.items()},
+                            'kind': 'varchar', 'source': 'varchar', 'user_uuid': 'varchar'})
 
 
 def accept(conn, items, kind, source, user_uuid=None):
@@ -53,11 +45,7 @@ def accept(conn, items, kind, source, user_uuid=None):
     params = {name: [i.get(name) for i in items] for name in _ACCEPT_COLUMNS}
     params['status'] = [i.get('status', PENDING) for i in items]
     params.update(kind=kind, source=source, user_uuid=user_uuid)
-    prepared = conn.connection.info  # kept with the database connection, across checkouts
-    if _PREPARED not in prepared:
-        conn.exec_driver_sql(_ACCEPT_PREPARE)
-        prepared[_PREPARED] = True
-    return [tuple(r) for r in conn.exec_driver_sql(_ACCEPT_EXECUTE, params)]
+    return [tuple(r) for r in _ACCEPT(conn, params)]
 
 
 def claim(conn, kind, limit, ids=(), only=False, skip_retail_points=()):
