@@ -178,7 +178,8 @@ def run(args, config_path, receiver, injected):
     from rattail.config import make_config
     config = make_config([str(config_path)], versioning=True)  # before any model is imported
     from rattail_fls.db.model.summaries import FlsSummary
-    from rattail_fls.summaries.push import SummaryPusher
+    from rattail_fls.summaries.push import SummaryPusher, favour_senders
+    favour_senders()  # as export-odoo-summary and a send_summary worker do (the bare client too)
 
     rows = summary_rows(args.summaries)
     with config.appdb_engine.begin() as conn:

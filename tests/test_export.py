@@ -769,3 +769,22 @@ def test_cli_killed_mid_push_is_held_not_pushed_twice(config, app, cli_config, l
     row = summary(config, uuid)
     assert row.status == 'held'
     assert [log.failure_class for log in pushes(config, uuid)] == [FailureClass.INTERRUPTED]
+
+
+def test_pushing_processes_favour_their_senders():
+    """export-odoo-summary and a send_summary worker shorten the thread switch interval (a sender
+    whose answer arrived waits less for the GIL), never lengthen it; other workers leave it."""
+    from rattail_fls.queue import jobs
+    from rattail_fls.summaries.push import SENDERS_SWITCH_INTERVAL, favour_senders
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        jobs.warm_up([])
+        assert sys.getswitchinterval() == pytest.approx(0.005)
+        jobs.warm_up(['send_summary'])
+        assert sys.getswitchinterval() == pytest.approx(SENDERS_SWITCH_INTERVAL)
+        sys.setswitchinterval(SENDERS_SWITCH_INTERVAL / 2)
+        favour_senders()
+        assert sys.getswitchinterval() == pytest.approx(SENDERS_SWITCH_INTERVAL / 2)
+    finally:
+        sys.setswitchinterval(before)

@@ -66,6 +66,7 @@ def export_odoo_summary(
     """Close due business days and push due day summaries to Odoo Cloud (exactly once in effect)."""
     from rattail_fls.summaries import supersede
     from rattail_fls.summaries.due import RESEND_WARNING, Selection
+    from rattail_fls.summaries.push import favour_senders
 
     from rattail_fls.db.model.summaries import FailureClass, SummaryStatus
 
@@ -96,6 +97,7 @@ def export_odoo_summary(
         typer.echo(f"warning: --resend: {RESEND_WARNING} Check the list with --dry-run first.", err=True)
     progress = get_progress(ctx)
     closed, close_error = [], None
+    favour_senders()
     with handle_errors():
         with config.get_app().get_fls_handler().make_pusher(workers=workers) as pusher:  # settings checked first
             if close and not dry_run:

@@ -39,11 +39,15 @@ def _handler():
 
 def warm_up(kinds):
     """Build the services the jobs of ``kinds`` use, before the first job is taken: the app's
-    providers and their imports cost about a second, which the first batch would otherwise wait."""
+    providers and their imports cost about a second, which the first batch would otherwise wait
+    (and a pushing worker favours its senders' threads)."""
     if 'sales_processing' in kinds:
         _handler().get_processor()
     if 'day_close' in kinds:
         _handler().get_day_close_requests()
+    if 'send_summary' in kinds:
+        from rattail_fls.summaries.push import favour_senders
+        favour_senders()
 
 
 def process_day_closes(ids):
