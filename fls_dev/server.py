@@ -1,4 +1,5 @@
-"""Run the intake API under pserve in the background, as in production (demo, benches)."""
+"""Run the intake API in the background under waitress (pserve), gunicorn or granian, with the
+examples' production settings (demo, tests, benches)."""
 
 import os
 import socket
@@ -62,7 +63,8 @@ def start_intake(rattail_conf, threads=8, server=None, kind='waitress', processe
         except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still loading
             time.sleep(0.2)
     process.kill()
-    raise RuntimeError(f"the intake API did not start: try `pserve file+ini:{ini}`")
+    raise RuntimeError(f"the intake API did not start under {kind}: try `{' '.join(command)}`"
+                       + (" with the environment of app/intake.granian.env.example" if kind == 'granian' else ''))
 
 
 def read_env_file(path):
